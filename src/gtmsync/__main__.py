@@ -1,0 +1,3 @@
+from gtmsync.cli import main
+
+main()

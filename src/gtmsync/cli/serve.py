@@ -1,0 +1,48 @@
+"""`gtmsync serve` (hub web process) and `gtmsync worker` (job consumer + scheduler)."""
+
+from __future__ import annotations
+
+import typer
+
+from gtmsync.db import migrate
+from gtmsync.kit.logging import configure_logging
+from gtmsync.settings import get_settings
+
+
+def serve(
+    host: str | None = typer.Option(None, help="Interface to bind (default: GTMSYNC_HOST)."),
+    port: int | None = typer.Option(None, help="Port (default: GTMSYNC_PORT)."),
+    migrate_first: bool = typer.Option(
+        True, "--migrate/--no-migrate", help="Run migrations first."
+    ),
+) -> None:
+    """Run the hub web process: portal, REST API and OAuth callback."""
+    import uvicorn
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    if migrate_first:
+        migrate.upgrade(settings.db_url)
+    uvicorn.run(
+        "gtmsync.web.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+def worker(
+    threads: int = typer.Option(4, help="Worker threads in this process."),
+    scheduler: bool = typer.Option(True, "--scheduler/--no-scheduler", help="Run periodic jobs."),
+) -> None:
+    """Run queued jobs (exports, imports, snapshots, writeback) and the schedule."""
+    from huey.consumer import Consumer
+
+    from gtmsync import tasks
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    migrate.upgrade(settings.db_url)
+    Consumer(tasks.huey, workers=threads, worker_type="thread", periodic=scheduler).run()

@@ -1,0 +1,1 @@
+"""Connect to Dynamics: consent, service vs user account, admins, user mapping, lifecycle."""

@@ -1,0 +1,1 @@
+"""Dynamics import: GTM data model, import mapping, rules, incremental and backfill runs."""

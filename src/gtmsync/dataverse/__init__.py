@@ -1,0 +1,3 @@
+"""Dataverse Web API client library. Imports nothing else from gtmsync."""
+
+__all__: list[str] = []

@@ -1,0 +1,1 @@
+"""A Dataverse Web API-compatible server with Entra ID-like sign-in, for demo and tests."""

@@ -1,0 +1,1 @@
+"""Persistence plumbing shared by every feature: Base, engine, unit of work, repositories."""

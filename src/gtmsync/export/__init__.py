@@ -1,0 +1,1 @@
+"""Export to Dynamics: preferences, mapping, duplicate checks, association, ownership, runs."""

@@ -1,0 +1,1 @@
+"""Queue plumbing without feature logic: huey on SQLite (embedded) or Redis (scale-out)."""

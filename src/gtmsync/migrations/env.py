@@ -1,0 +1,47 @@
+"""Alembic environment: target metadata from `gtmsync.db.registry`, batch mode on SQLite."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from gtmsync.db.engine import create_engine
+from gtmsync.db.registry import metadata
+
+config = context.config
+url: str | None = config.attributes.get("gtmsync_url") or config.get_main_option("sqlalchemy.url")
+assert url, "no database URL given to Alembic"
+URL: str = url
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=URL, target_metadata=metadata, literal_binds=True, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    engine = create_engine(URL)
+    with engine.connect() as conn:
+        _run(conn)
+    engine.dispose()
+
+
+def _run(connection: object) -> None:
+    context.configure(
+        connection=connection,  # type: ignore[arg-type]
+        target_metadata=metadata,
+        render_as_batch=connection.dialect.name == "sqlite",  # type: ignore[attr-defined]
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

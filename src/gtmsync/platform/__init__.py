@@ -1,0 +1,1 @@
+"""The data platform side: orgs, users and sign-in; companies, contacts and intent signals."""

@@ -1,0 +1,1 @@
+"""Advanced Search with Dynamics filters, in-CRM indicators and daily snapshots."""

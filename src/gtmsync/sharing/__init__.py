@@ -1,0 +1,1 @@
+"""Data sharing settings and the contributions log."""

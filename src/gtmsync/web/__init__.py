@@ -1,0 +1,1 @@
+"""FastAPI application: portal pages, REST API, OAuth callbacks."""

@@ -1,0 +1,1 @@
+"""Activities written back to Dynamics as tasks or events, exactly once."""
