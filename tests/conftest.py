@@ -14,7 +14,14 @@ os.environ["GTMSYNC_SECRET_KEY"] = "test-secret-key-not-for-production-012345678
 os.environ.pop("GTMSYNC_DATABASE_URL", None)
 os.environ.pop("GTMSYNC_QUEUE_URL", None)
 
-pytest_plugins = ["tests.fixtures.database", "tests.fixtures.factories"]
+pytest_plugins = [
+    "tests.fixtures.database",
+    "tests.fixtures.factories",
+    "tests.fixtures.web",
+    "tests.fixtures.browser",
+    "tests.fixtures.dataverse_store",
+    "tests.fixtures.dataverse",
+]
 
 
 @pytest.fixture(autouse=True)
