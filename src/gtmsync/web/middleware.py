@@ -1,0 +1,94 @@
+"""Pure ASGI middleware: request IDs and security headers on every response.
+
+Pure ASGI (rather than `BaseHTTPMiddleware`) keeps streaming responses streaming and lets the
+context variable set here reach the endpoint's thread and the log lines it writes.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gtmsync.kit.logging import request_id_var
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# Accept a caller's ID only when it is short and plain, so it cannot inject into logs.
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+
+PORTAL_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+# FastAPI's Swagger UI loads its bundle from jsDelivr and boots it with an inline script.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "img-src 'self' data: https://fastapi.tiangolo.com; frame-ancestors 'none'; "
+    "base-uri 'none'; object-src 'none'"
+)
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+class RequestContextMiddleware:
+    """X-Request-ID in and out (generated when absent), exposed through `request_id_var`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), ""
+        )
+        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+
+
+class SecurityHeadersMiddleware:
+    """nosniff, no framing, same-origin referrers and a CSP chosen by the kind of page."""
+
+    def __init__(self, app: ASGIApp, *, docs_paths: frozenset[str]) -> None:
+        self.app = app
+        self.docs_paths = docs_paths
+
+    def _csp(self, path: str) -> str:
+        if path in self.docs_paths:
+            return DOCS_CSP
+        if path.startswith("/api/"):
+            return API_CSP
+        return PORTAL_CSP
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["X-Frame-Options"] = "DENY"
+                headers["Referrer-Policy"] = "same-origin"
+                headers["Content-Security-Policy"] = self._csp(path)
+                if not path.startswith("/static/"):
+                    # Pages hold per-user data: never keep them in a shared or back-button cache.
+                    headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
