@@ -253,18 +253,22 @@ def open_source(stream: IO[bytes], *, name: str, fmt: str) -> CsvSource | JsonlS
     return CsvSource(stream, name=name) if fmt == "csv" else JsonlSource(stream, name=name)
 
 
+def require_file(path: Path) -> None:
+    if not path.is_file():
+        raise FileRefusedError(
+            f"{path} does not exist or is not a file.",
+            field="file",
+            fix="Check the path (relative paths start from the current folder).",
+        )
+
+
 class FileSource:
     """A file on disk opened for loading: format from the name, transparent gunzip."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        require_file(path)
         fmt = format_of(path)
-        if not path.is_file():
-            raise FileRefusedError(
-                f"{path} does not exist or is not a file.",
-                field="file",
-                fix="Check the path (relative paths start from the current folder).",
-            )
         self.size = path.stat().st_size
         self._raw: IO[bytes] = path.open("rb")
         self._gz = path.name.lower().endswith(".gz")

@@ -55,6 +55,7 @@ from gtmsync.platform.formats import (
     RecordSource,
     RowProblem,
     Values,
+    require_file,
 )
 from gtmsync.platform.models import Company, Contact, IntentSignal
 
@@ -243,6 +244,28 @@ class RejectSink:
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+
+
+_NAME_PREFIXES = (
+    (Kind.COMPANIES, ("companies", "company", "accounts")),
+    (Kind.CONTACTS, ("contacts", "contact", "people", "persons")),
+    (Kind.INTENT, ("intent",)),
+)
+
+
+def kind_from_name(path: Path) -> Kind:
+    """`companies*.csv` holds companies, `contacts*` contacts, `intent*` intent signals."""
+    require_file(path)
+    name = path.name.lower()
+    for kind, prefixes in _NAME_PREFIXES:
+        if name.startswith(prefixes):
+            return kind
+    raise FileRefusedError(
+        f"{path}: cannot tell whether it holds companies, contacts or intent signals.",
+        field="file",
+        fix="Start its name with companies, contacts or intent, or pass it with "
+        "--companies, --contacts or --intent.",
+    )
 
 
 def check_columns(kind: Kind, source: RecordSource) -> tuple[str, ...]:
