@@ -245,9 +245,7 @@ class Directory:
     def user_by_upn(self, upn: str) -> EntraUser | None:
         with self.engine.connect() as conn:
             row = (
-                conn.execute(select(users_table).where(users_table.c.upn == upn))
-                .mappings()
-                .first()
+                conn.execute(select(users_table).where(users_table.c.upn == upn)).mappings().first()
             )
         return None if row is None else _user(row)
 
@@ -424,43 +422,54 @@ class Directory:
                 )
             if row["used"]:
                 raise GrantError(
-                    "invalid_grant", 54005, "OAuth2 Authorization code was already redeemed, "
-                    "please retry with a new valid code or use an existing refresh token."
+                    "invalid_grant",
+                    54005,
+                    "OAuth2 Authorization code was already redeemed, "
+                    "please retry with a new valid code or use an existing refresh token.",
                 )
             conn.execute(
-                update(codes_table).where(codes_table.c.code_hash == row["code_hash"]).values(used=True)
+                update(codes_table)
+                .where(codes_table.c.code_hash == row["code_hash"])
+                .values(used=True)
             )
         if row["expires_at"] < time.time():
             raise GrantError(
-                "invalid_grant", 70008, "The provided authorization code or refresh token has "
+                "invalid_grant",
+                70008,
+                "The provided authorization code or refresh token has "
                 "expired due to inactivity. Send a new interactive authorization request for "
-                "this user and resource."
+                "this user and resource.",
             )
         if row["client_id"] != client_id:
             raise GrantError(
-                "invalid_grant", 70002, "The provided authorization code was issued to a "
-                "different client."
+                "invalid_grant",
+                70002,
+                "The provided authorization code was issued to a different client.",
             )
         if row["redirect_uri"] != redirect_uri:
             raise GrantError(
-                "invalid_grant", 500117, "The reply uri specified in the request does not match "
-                "the reply uri used to request the authorization code."
+                "invalid_grant",
+                500117,
+                "The reply uri specified in the request does not match "
+                "the reply uri used to request the authorization code.",
             )
         challenge = row["code_challenge"]
         if challenge:
             if not code_verifier:
                 raise GrantError(
-                    "invalid_grant", 501481, "The Code_Verifier does not match the code_challenge "
-                    "supplied in the authorization request."
+                    "invalid_grant",
+                    501481,
+                    "The Code_Verifier does not match the code_challenge "
+                    "supplied in the authorization request.",
                 )
             method = (row["code_challenge_method"] or "plain").upper()
-            expected = (
-                pkce_s256(code_verifier) if method == "S256" else code_verifier
-            )
+            expected = pkce_s256(code_verifier) if method == "S256" else code_verifier
             if not hmac.compare_digest(expected, challenge):
                 raise GrantError(
-                    "invalid_grant", 501481, "The Code_Verifier does not match the code_challenge "
-                    "supplied in the authorization request."
+                    "invalid_grant",
+                    501481,
+                    "The Code_Verifier does not match the code_challenge "
+                    "supplied in the authorization request.",
                 )
         return Grant(
             client_id=row["client_id"],
@@ -492,20 +501,26 @@ class Directory:
         """Spend a refresh token (it rotates: the caller issues the next one)."""
         with self.engine.begin() as conn:
             row = (
-                conn.execute(select(refresh_table).where(refresh_table.c.token_hash == _hash(token)))
+                conn.execute(
+                    select(refresh_table).where(refresh_table.c.token_hash == _hash(token))
+                )
                 .mappings()
                 .first()
             )
             if row is None or row["status"] == "rotated":
                 raise GrantError(
-                    "invalid_grant", 70000, "The provided value for the 'refresh_token' is not "
-                    "valid. The grant is invalid or malformed."
+                    "invalid_grant",
+                    70000,
+                    "The provided value for the 'refresh_token' is not "
+                    "valid. The grant is invalid or malformed.",
                 )
             if row["status"] == "revoked":
                 raise GrantError(
-                    "invalid_grant", 50173, "The provided grant has expired due to it being "
+                    "invalid_grant",
+                    50173,
+                    "The provided grant has expired due to it being "
                     "revoked, a fresh auth token is needed. The user might have changed or reset "
-                    "their password."
+                    "their password.",
                 )
             if row["expires_at"] < time.time():
                 raise GrantError(
@@ -520,7 +535,9 @@ class Directory:
                 .where(refresh_table.c.token_hash == row["token_hash"])
                 .values(status="rotated")
             )
-        return Grant(client_id=client_id, object_id=row["object_id"], scope=tuple(row["scope"].split()))
+        return Grant(
+            client_id=client_id, object_id=row["object_id"], scope=tuple(row["scope"].split())
+        )
 
     def revoke_refresh_tokens(
         self, *, object_id: str | None = None, client_id: str | None = None

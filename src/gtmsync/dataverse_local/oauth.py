@@ -116,8 +116,16 @@ class IdentityProvider:
                 ],
                 "code_challenge_methods_supported": ["S256", "plain"],
                 "claims_supported": [
-                    "sub", "iss", "aud", "exp", "iat", "nonce", "oid", "tid",
-                    "preferred_username", "name",
+                    "sub",
+                    "iss",
+                    "aud",
+                    "exp",
+                    "iat",
+                    "nonce",
+                    "oid",
+                    "tid",
+                    "preferred_username",
+                    "name",
                 ],
                 "tenant_region_scope": "NA",
                 "cloud_instance_name": "local",
@@ -213,16 +221,24 @@ class IdentityProvider:
         resources = {s.rsplit("/", 1)[0].rstrip("/") for s in scopes if "/" in s}
         permissions = {s.rsplit("/", 1)[1] for s in scopes if "/" in s}
         valid_perms = {".default"} if app_only else {".default", DELEGATED_SCOPE}
-        if not scopes or len(resources) != 1 or len(scopes) != len(
-            [s for s in scopes if "/" in s]
-        ) or not permissions <= valid_perms or (app_only and len(scopes) != 1):
+        if (
+            not scopes
+            or len(resources) != 1
+            or len(scopes) != len([s for s in scopes if "/" in s])
+            or not permissions <= valid_perms
+            or (app_only and len(scopes) != 1)
+        ):
             raise GrantError(
                 "invalid_scope",
                 70011,
                 f"The provided request must include a 'scope' input parameter. The provided "
                 f"value for the input parameter 'scope' is not valid. The scope {scope} is not "
                 f"valid."
-                + (" The scope must be '<resource>/.default' for client credentials." if app_only else ""),
+                + (
+                    " The scope must be '<resource>/.default' for client credentials."
+                    if app_only
+                    else ""
+                ),
             )
         resource = resources.pop()
         if resource not in self.resources(request):
@@ -287,8 +303,9 @@ class IdentityProvider:
         user = self.directory.user(grant.object_id)
         if user is None or not user.enabled:
             raise GrantError(
-                "invalid_grant", 50057, "The user account is disabled. The account has been "
-                "disabled by an administrator."
+                "invalid_grant",
+                50057,
+                "The user account is disabled. The account has been disabled by an administrator.",
             )
         scope_text = requested_scope or " ".join(grant.scope)
         resource, resource_scopes = self._resource_scopes(request, scope_text, app_only=False)
@@ -556,9 +573,7 @@ class IdentityProvider:
                 admin_consent="False",
             )
         self.directory.grant_consent(app.client_id, granted_by=user.object_id, tenant_wide=True)
-        return _redirect(
-            redirect_uri, state, admin_consent="True", tenant=self.tenant.tenant_id
-        )
+        return _redirect(redirect_uri, state, admin_consent="True", tenant=self.tenant.tenant_id)
 
     def _tenant_not_found(self, segment: str) -> Response:
         return oauth_error(

@@ -93,7 +93,9 @@ class TokenIssuer:
         der = self._public.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        self.key_id = base64.urlsafe_b64encode(hashlib.sha256(der).digest()[:20]).decode().rstrip("=")
+        self.key_id = (
+            base64.urlsafe_b64encode(hashlib.sha256(der).digest()[:20]).decode().rstrip("=")
+        )
         self.access_token_seconds = access_token_seconds
         # Tokens issued before this instant are refused as expired (the token-expiry fault).
         self.not_before: float = 0.0
