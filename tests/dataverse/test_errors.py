@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-import httpx
+import httpx  # noqa: TID251 - tests of the HTTP library speak HTTP
 import pytest
 
 from gtmsync.dataverse import errors
@@ -23,18 +23,32 @@ class TestFromResponse:
             (404, "", "account With Id = 1 Does Not Exist", errors.NotFoundError),
             (412, "0x80060882", "The version … doesn't match", errors.ConcurrencyError),
             (412, "", "The version of the existing record doesn't match", errors.ConcurrencyError),
-            (412, "", "A record with matching key values already exists.", errors.DuplicateRecordError),
+            (
+                412,
+                "",
+                "A record with matching key values already exists.",
+                errors.DuplicateRecordError,
+            ),
             (412, "0x80060892", "Entity Key k violated.", errors.DuplicateRecordError),
             (500, "0x80040333", "A record was not created or updated", errors.DuplicateRecordError),
-            (403, "0x80040220", "Principal user is missing prvCreateAccount", errors.PrivilegeError),
+            (
+                403,
+                "0x80040220",
+                "Principal user is missing prvCreateAccount",
+                errors.PrivilegeError,
+            ),
             (400, "0x80044331", "A validation error occurred.", errors.ValidationError),
             (400, "0x0", "Could not find a property named 'x'", errors.ValidationError),
             (401, "", "", errors.AuthenticationError),
             (405, "", "NotSupported", errors.NotSupportedError),
             (429, "0x80072322", "Number of requests exceeded the limit", errors.ThrottledError),
             (503, "", "Service Unavailable", errors.ServerError),
-            (400, "0x80044352", "Version stamp associated with the client has expired.",
-             errors.ChangeTokenExpiredError),
+            (
+                400,
+                "0x80044352",
+                "Version stamp associated with the client has expired.",
+                errors.ChangeTokenExpiredError,
+            ),
         ],
     )
     def test_maps_status_and_code_to_class(
@@ -56,7 +70,8 @@ class TestFromResponse:
             )
         )
         assert (error.code, error.request_id) == ("0x80044331", "req-42")
-        assert "req-42" in str(error) and "0x80044331" in str(error)
+        assert "req-42" in str(error)
+        assert "0x80044331" in str(error)
 
     def test_batch_part_req_id_header_counts_as_request_id(self) -> None:
         error = errors.from_parts(400, httpx.Headers({"REQ_ID": "abc"}), b'{"error":{}}')

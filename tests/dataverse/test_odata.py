@@ -34,9 +34,15 @@ class TestLiterals:
             (42, "42"),
             (Decimal("5000000.00"), "5000000.00"),
             (1.5, "1.5"),
-            (uuid.UUID("5f3c1a3e-0000-0000-0000-000000000001"), "5f3c1a3e-0000-0000-0000-000000000001"),
+            (
+                uuid.UUID("5f3c1a3e-0000-0000-0000-000000000001"),
+                "5f3c1a3e-0000-0000-0000-000000000001",
+            ),
             (datetime(2024, 1, 31, tzinfo=UTC), "2024-01-31T00:00:00Z"),
-            (datetime(2024, 1, 31, 2, 0, tzinfo=timezone(timedelta(hours=2))), "2024-01-31T00:00:00Z"),
+            (
+                datetime(2024, 1, 31, 2, 0, tzinfo=timezone(timedelta(hours=2))),
+                "2024-01-31T00:00:00Z",
+            ),
             (date(2024, 1, 31), "2024-01-31"),
         ],
     )
@@ -125,8 +131,9 @@ class TestIn:
         prefix = "https://org.crm.dynamics.com/api/data/v9.2/contacts"
         others = {"$select": "fullname,emailaddress1"}
         chunks = list(
-            odata.in_chunks("emailaddress1", values, url_prefix=prefix, other_params=others,
-                            max_url_length=4000)
+            odata.in_chunks(
+                "emailaddress1", values, url_prefix=prefix, other_params=others, max_url_length=4000
+            )
         )
         assert len(chunks) > 1
         seen: list[str] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-import httpx
+import httpx  # noqa: TID251 - tests of the HTTP library speak HTTP
 import pytest
 
 from gtmsync.dataverse.retry import RetryPolicy, parse_retry_after
@@ -47,7 +47,9 @@ class TestBackoff:
     def test_retry_after_wins_and_is_clamped(self) -> None:
         policy = RetryPolicy(retry_after_max=60)
         assert policy.wait_for_response(httpx.Response(429, headers={"Retry-After": "3"}), 1) == 3
-        assert policy.wait_for_response(httpx.Response(429, headers={"Retry-After": "999"}), 1) == 60
+        assert (
+            policy.wait_for_response(httpx.Response(429, headers={"Retry-After": "999"}), 1) == 60
+        )
 
     def test_no_hint_falls_back_to_backoff(self) -> None:
         policy = RetryPolicy(backoff_base=2, jitter=0)

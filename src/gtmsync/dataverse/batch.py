@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,13 +180,14 @@ def _headers(lines: list[str]) -> httpx.Headers:
     return headers
 
 
-def _parts(body: bytes, boundary: str) -> Iterator[bytes]:
+def _parts(body: bytes, boundary: str) -> list[bytes]:
+    """The parts between boundaries; a body cut before its closing boundary is an error."""
     delimiter = b"--" + boundary.encode()
-    chunks = body.split(delimiter)
-    for chunk in chunks[1:]:
+    parts: list[bytes] = []
+    for chunk in body.split(delimiter)[1:]:
         if chunk.startswith(b"--"):
-            return
-        yield (
+            return parts
+        parts.append(
             chunk.removeprefix(b"\r\n")
             .removeprefix(b"\n")
             .removesuffix(b"\r\n")
@@ -251,6 +252,8 @@ def map_results(
             continue
         if answer is None:
             results += [OperationResult(op, None) for op in item.operations]
+        elif isinstance(answer, ResponsePart) and answer.status < 400 and len(item.operations) == 1:
+            results.append(_result(item.operations[0], answer))
         elif isinstance(answer, ResponsePart):
             failed = _result(item.operations[0], answer)
             results += [
