@@ -108,29 +108,32 @@ class ChangeFeed:
             prefer.append(f"odata.maxpagesize={self._page_size}")
         return {"Prefer": ",".join(prefer)}
 
+    def _follow(self, link: str) -> httpx.Response:
+        try:
+            return self._client.request("GET", link, headers=self._headers(), idempotent=True)
+        except ChangeTokenExpiredError:
+            raise
+        except (ValidationError, NotFoundError) as exc:
+            raise ChangeTokenExpiredError(
+                f"the delta link for {self._entity_set} can no longer be followed "
+                f"({exc.message}): run a backfill",
+                status=exc.status,
+                code=exc.code,
+                request_id=exc.request_id,
+                body=exc.body,
+            ) from exc
+
     def pages(self) -> Iterator[ChangePage]:
-        headers = self._headers()
         if self._start_link is None:
-            params = odata.query(select=self._select)
             response = self._client.request(
-                "GET", self._entity_set, params=params, headers=headers, idempotent=True
+                "GET",
+                self._entity_set,
+                params=odata.query(select=self._select),
+                headers=self._headers(),
+                idempotent=True,
             )
         else:
-            try:
-                response = self._client.request(
-                    "GET", self._start_link, headers=headers, idempotent=True
-                )
-            except (ValidationError, NotFoundError) as exc:
-                if isinstance(exc, ChangeTokenExpiredError):
-                    raise
-                raise ChangeTokenExpiredError(
-                    f"the delta link for {self._entity_set} can no longer be followed "
-                    f"({exc.message}): run a backfill",
-                    status=exc.status,
-                    code=exc.code,
-                    request_id=exc.request_id,
-                    body=exc.body,
-                ) from exc
+            response = self._follow(self._start_link)
         while True:
             page = parse_page(response)
             yield page
@@ -138,7 +141,12 @@ class ChangeFeed:
                 self.delta_link = page.delta_link
                 self.finished = True
                 return
-            response = self._client.request("GET", page.next_link, headers=headers, idempotent=True)
+            if self.is_initial:
+                response = self._client.request(
+                    "GET", page.next_link, headers=self._headers(), idempotent=True
+                )
+            else:
+                response = self._follow(page.next_link)
 
     def __iter__(self) -> Iterator[Record | Deletion]:
         for page in self.pages():

@@ -37,8 +37,8 @@ _CONCURRENCY_CODES = frozenset({"0x80060882"})
 _PRIVILEGE_CODES = frozenset({"0x80040220", "0x80040231", "0x80048405"})
 _NOT_FOUND_CODES = frozenset({"0x80040217"})
 _THROTTLE_CODES = frozenset({"0x80072322", "0x80072321", "0x80072326", "0x80072327"})
-# ExpiredVersionStamp / InvalidDeltaToken-style codes: the token can no longer be followed.
-CHANGE_TOKEN_CODES = frozenset({"0x80044352", "0x80044353", "0x80040203"})
+# ExpiredVersionStamp: the delta token is older than the change-tracking retention.
+CHANGE_TOKEN_CODES = frozenset({"0x80044352"})
 _NOT_SUPPORTED_CODES = frozenset({"0x80040800", "0x8004d24c"})
 
 
