@@ -34,7 +34,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from gtmsync.dataverse_local.directory import Directory
 from gtmsync.dataverse_local.errors import DataverseLocalError
@@ -136,14 +136,13 @@ class LocalDataverseApp:
             from gtmsync.dataverse_local.webapi import create_webapi_app
 
             webapi = create_webapi_app(store)
-        gate = _Gate(self, webapi)
-        routes: list[Route | Mount] = [
+        self.gate = _Gate(self, webapi)
+        routes: list[Route] = [
             Route("/_admin/faults", self._admin_faults, methods=["GET", "POST", "DELETE"]),
             Route("/_admin/limits", self._admin_limits, methods=["GET", "PUT", "DELETE"]),
             Route("/_admin/usage", self._admin_usage, methods=["GET", "DELETE"]),
             Route("/_admin/refresh-tokens/revoke", self._admin_revoke, methods=["POST"]),
             Route("/_admin/token-expiry", self._admin_token_expiry, methods=["POST"]),
-            *(Mount(f"/api/data/{v}", app=gate) for v in API_VERSIONS),
             *self.idp.routes(),
         ]
         self.router = Starlette(routes=routes)
@@ -179,9 +178,16 @@ class LocalDataverseApp:
             return
         decision = self.faults.decide(scope["method"], path)
         if not decision.fired:
-            await self.router(scope, receive, send_with_id)
+            await self._route(scope, receive, send_with_id)
             return
         await self._with_faults(decision, scope, receive, send_with_id)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The data plane routes on the full `/api/data/{version}/…` path itself.
+        if scope["path"].startswith("/api/data/"):
+            await self.gate(scope, receive, send)
+        else:
+            await self.router(scope, receive, send)
 
     async def _with_faults(
         self, decision: Decision, scope: Scope, receive: Receive, send: Send
@@ -192,11 +198,12 @@ class LocalDataverseApp:
         elif decision.latency_seconds:
             await asyncio.sleep(decision.latency_seconds)
         if decision.respond is not None:
-            await _fault_response(decision.respond, self.limits.config)(scope, receive, send)
+            response = _fault_response(decision.respond, self.limits.config)
+            await response(scope, receive, send)
             return
         drop = decision.drop
         if drop is None:
-            await self.router(scope, receive, send)
+            await self._route(scope, receive, send)
             return
         if drop.kind == "drop_batch":
             body = await _read_body(receive)
@@ -216,7 +223,7 @@ class LocalDataverseApp:
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
 
-        await self.router(scope, receive, capture)
+        await self._route(scope, receive, capture)
         assert start is not None
         body = b"".join(chunks)
         partial = body[: max(0, min(drop.partial_bytes, len(body) - 1))]

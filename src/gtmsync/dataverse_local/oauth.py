@@ -101,7 +101,7 @@ class IdentityProvider:
                 "jwks_uri": f"{base}/discovery/v2.0/keys",
                 "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
                 "response_types_supported": ["code"],
-                "response_modes_supported": ["query"],
+                "response_modes_supported": ["query", "form_post"],
                 "subject_types_supported": ["pairwise"],
                 "id_token_signing_alg_values_supported": ["RS256"],
                 "scopes_supported": ["openid", "profile", "email", "offline_access"],
@@ -404,10 +404,12 @@ class IdentityProvider:
                 "redirect URI sent in the request matches one added to your application.",
             )
         state = params.get("state")
+        mode = params.get("response_mode")
         if params.get("response_type") != "code":
             return _redirect(
                 redirect_uri,
                 state,
+                response_mode=mode,
                 error="unsupported_response_type",
                 error_description="AADSTS70005: response_type 'id_token' is not enabled for the "
                 "application. Only 'code' is supported by the local tenant.",
@@ -417,6 +419,7 @@ class IdentityProvider:
             return _redirect(
                 redirect_uri,
                 state,
+                response_mode=mode,
                 error="invalid_request",
                 error_description="AADSTS501491: Invalid code_challenge_method.",
             )
@@ -426,6 +429,7 @@ class IdentityProvider:
             return _redirect(
                 redirect_uri,
                 state,
+                response_mode=mode,
                 error=exc.error,
                 error_description=f"AADSTS{exc.aadsts}: {exc.description}",
             )
@@ -443,21 +447,22 @@ class IdentityProvider:
             return _redirect(
                 redirect_uri,
                 state,
+                response_mode=mode,
                 error="access_denied",
                 error_description="AADSTS65004: User declined to consent to access the app.",
             )
         if decision == "accept":
             tenant_wide = form.get("tenant_wide") == "true"
             if tenant_wide and not user.is_global_admin:
-                return self._admin_required(redirect_uri, state, app)
+                return self._admin_required(redirect_uri, state, app, mode)
             if app.requires_admin_consent and not (tenant_wide or consented):
-                return self._admin_required(redirect_uri, state, app)
+                return self._admin_required(redirect_uri, state, app, mode)
             self.directory.grant_consent(
                 app.client_id, granted_by=user.object_id, tenant_wide=tenant_wide
             )
         elif not consented or params.get("prompt") == "consent":
             if app.requires_admin_consent and not user.is_global_admin and not consented:
-                return self._admin_required(redirect_uri, state, app)
+                return self._admin_required(redirect_uri, state, app, mode)
             return self._consent_page(request, app, user)
         code = self.directory.create_code(
             client_id=app.client_id,
@@ -468,14 +473,17 @@ class IdentityProvider:
             code_challenge_method=params.get("code_challenge_method"),
             nonce=params.get("nonce"),
         )
-        return _redirect(redirect_uri, state, code=code, session_state=str(uuid.uuid4()))
+        return _redirect(
+            redirect_uri, state, response_mode=mode, code=code, session_state=str(uuid.uuid4())
+        )
 
     def _admin_required(
-        self, redirect_uri: str, state: str | None, app: AppRegistration
+        self, redirect_uri: str, state: str | None, app: AppRegistration, mode: str | None
     ) -> Response:
         return _redirect(
             redirect_uri,
             state,
+            response_mode=mode,
             error="access_denied",
             error_description=(
                 f"AADSTS65001: The user or administrator has not consented to use the "
@@ -613,10 +621,28 @@ def _token_response(body: Mapping[str, object]) -> Response:
     return JSONResponse(dict(body), headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
-def _redirect(redirect_uri: str, state: str | None, **values: str) -> Response:
+def _redirect(
+    redirect_uri: str, state: str | None, *, response_mode: str | None = None, **values: str
+) -> Response:
+    """Send the result to the app: a 302 with a query string, or an auto-posting form.
+
+    `response_mode=form_post` (which MSAL recommends) answers 200 with an HTML form that
+    posts the values to the redirect URI, as Entra ID does.
+    """
     query = dict(values)
     if state is not None:
         query["state"] = state
+    if response_mode == "form_post":
+        inputs = "".join(
+            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+            for k, v in query.items()
+        )
+        body = (
+            f'<form method="post" action="{html.escape(redirect_uri)}" id="response">{inputs}'
+            "<noscript><button type=submit>Continue</button></noscript></form>"
+            "<script>document.getElementById('response').submit()</script>"
+        )
+        return HTMLResponse(_page("Working...", body))
     separator = "&" if "?" in redirect_uri else "?"
     return RedirectResponse(redirect_uri + separator + urllib.parse.urlencode(query), 302)
 
