@@ -219,6 +219,7 @@ class Store:
     def create_table(self, conn: Connection, table: Table) -> None:
         sql = self._define(table)
         sql.create(conn)
+        self.catalogue.tables[table.name] = table
         self._record(conn, "table", table.name, table_to_json(table))
 
     def add_attribute(self, conn: Connection, table_name: str, attr: Attribute) -> None:
