@@ -77,13 +77,18 @@ class MsalConfig:
             return self.instance_discovery
         return urlsplit(self.authority).hostname in _MICROSOFT_HOSTS
 
-    def build_app(self, cache: msal.TokenCache | None = None) -> Any:
+    def http_session(self) -> requests.Session:
         session = requests.Session()
         session.verify = self.verify
+        return session
+
+    def build_app(
+        self, cache: msal.TokenCache | None = None, *, http_client: requests.Session | None = None
+    ) -> Any:
         common: dict[str, Any] = {
             "authority": self.authority,
             "token_cache": cache,
-            "http_client": session,
+            "http_client": http_client or self.http_session(),
             "instance_discovery": self.discovers_instance,
         }
         if self.client_secret is not None:
@@ -112,12 +117,16 @@ class ClientCredentials:
         self._config = config
         self._scope = scope
         self._app: Any = None
+        self._session = config.http_session()
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._session.close()
 
     def token(self, *, force_refresh: bool) -> str:
         with self._lock:
             if self._app is None:
-                self._app = self._config.build_app()
+                self._app = self._config.build_app(http_client=self._session)
             if force_refresh:
                 self._app.remove_tokens_for_client()
             result = self._app.acquire_token_for_client(scopes=[self._scope])
@@ -152,7 +161,11 @@ class DelegatedTokens:
         self._account_id = account_id
         self._on_cache_change = on_cache_change
         self._app: Any = None
+        self._session = config.http_session()
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._session.close()
 
     def cache_state(self) -> str:
         return str(self._cache.serialize())
@@ -160,7 +173,7 @@ class DelegatedTokens:
     def token(self, *, force_refresh: bool) -> str:
         with self._lock:
             if self._app is None:
-                self._app = self._config.build_app(self._cache)
+                self._app = self._config.build_app(self._cache, http_client=self._session)
             accounts = self._app.get_accounts()
             if self._account_id is not None:
                 accounts = [a for a in accounts if a.get("home_account_id") == self._account_id]
@@ -205,10 +218,11 @@ class AuthCodeFlow:
 
     def start(self, *, state: str | None = None, login_hint: str | None = None) -> dict[str, Any]:
         """The flow dict to keep server-side until the callback; `flow["auth_uri"]` is the URL."""
-        app = self._config.build_app()
-        flow: dict[str, Any] = app.initiate_auth_code_flow(
-            self._scopes, redirect_uri=self._redirect_uri, state=state, login_hint=login_hint
-        )
+        with self._config.http_session() as session:
+            app = self._config.build_app(http_client=session)
+            flow: dict[str, Any] = app.initiate_auth_code_flow(
+                self._scopes, redirect_uri=self._redirect_uri, state=state, login_hint=login_hint
+            )
         return flow
 
     def finish(
@@ -221,15 +235,16 @@ class AuthCodeFlow:
         cache = msal.SerializableTokenCache()
         if cache_state:
             cache.deserialize(cache_state)
-        app = self._config.build_app(cache)
-        result = app.acquire_token_by_auth_code_flow(dict(flow), dict(auth_response))
+        with self._config.http_session() as session:
+            app = self._config.build_app(cache, http_client=session)
+            result = app.acquire_token_by_auth_code_flow(dict(flow), dict(auth_response))
+            accounts = app.get_accounts()
         if "access_token" not in result:
             raise AuthenticationError(
                 f"sign-in failed: {_error_text(result)}",
                 code=str(result.get("error") or "") or None,
             )
         claims = result.get("id_token_claims") or {}
-        accounts = app.get_accounts()
         account = next(
             (a for a in accounts if a.get("local_account_id") == claims.get("oid")),
             accounts[0] if accounts else None,
@@ -262,6 +277,12 @@ class MsalAuth(httpx.Auth):
 
     def __init__(self, tokens: TokenProvider) -> None:
         self.tokens = tokens
+
+    def close(self) -> None:
+        """Close the token provider's connections to the identity provider, if it has any."""
+        close = getattr(self.tokens, "close", None)
+        if callable(close):
+            close()
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = f"Bearer {self.tokens.token(force_refresh=False)}"

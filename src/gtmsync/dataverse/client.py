@@ -152,6 +152,7 @@ class DataverseClient:
         self.max_concurrency = max_concurrency
         self.caller_object_id = str(caller_object_id) if caller_object_id else None
         self._semaphore = _OrgLimiter.get(self.org, max_concurrency)
+        self._auth = auth
         self._http = httpx.Client(
             auth=auth,
             timeout=timeout,
@@ -170,8 +171,12 @@ class DataverseClient:
     # -- lifecycle -----------------------------------------------------------------------
 
     def close(self) -> None:
+        """Close the connection pool and the auth provider's (views leave both open)."""
         if self._owns_http:
             self._http.close()
+            close_auth = getattr(self._auth, "close", None)
+            if callable(close_auth):
+                close_auth()
 
     def __enter__(self) -> DataverseClient:
         return self

@@ -251,6 +251,32 @@ class MetadataCache:
                 ]
             return self._keys[table]
 
+    def create_alternate_key(
+        self, table: str, *, schema_name: str, attributes: list[str]
+    ) -> uuid.UUID | None:
+        """Define an alternate key (what upserts by business key need); refreshes the cache."""
+        if not attributes:
+            raise ConfigurationError("an alternate key needs at least one column in attributes")
+        body = {
+            "SchemaName": odata.name(schema_name),
+            "DisplayName": {
+                "@odata.type": "Microsoft.Dynamics.CRM.Label",
+                "LocalizedLabels": [
+                    {
+                        "@odata.type": "Microsoft.Dynamics.CRM.LocalizedLabel",
+                        "Label": schema_name,
+                        "LanguageCode": 1033,
+                    }
+                ],
+            },
+            "KeyAttributes": [odata.name(a) for a in attributes],
+        }
+        response = self._client.request(
+            "POST", f"{self._definition(table)}/Keys", json=body, idempotent=False
+        )
+        self.refresh(table)
+        return _id_from_link(response.headers.get("OData-EntityId", ""))
+
     def create_string_attribute(
         self,
         table: str,
@@ -298,9 +324,12 @@ class MetadataCache:
             "POST", f"{self._definition(table)}/Attributes", json=body, idempotent=False
         )
         self.refresh(table)
-        link = response.headers.get("OData-EntityId", "")
-        inside = link.rstrip(")").rpartition("(")[2]
-        try:
-            return uuid.UUID(inside)
-        except ValueError:
-            return None
+        return _id_from_link(response.headers.get("OData-EntityId", ""))
+
+
+def _id_from_link(link: str) -> uuid.UUID | None:
+    inside = link.rstrip(")").rpartition("(")[2]
+    try:
+        return uuid.UUID(inside)
+    except ValueError:
+        return None
