@@ -6,12 +6,11 @@ import html
 import re
 import urllib.parse
 
-import httpx
 import msal
 import pytest
 
 from gtmsync.dataverse_local.seed import SeedResult
-from gtmsync.dataverse_local.server import ServerHandle, ProvisionedApp, ProvisionedUser
+from gtmsync.dataverse_local.server import ProvisionedApp, ProvisionedUser, ServerHandle
 
 REDIRECT = "http://localhost:8765/callback"
 
@@ -158,7 +157,8 @@ class TestAuthorizationCode:
 
         account = client.get_accounts(username=user.entra.upn)[0]
         refreshed = client.acquire_token_silent(scopes, account=account, force_refresh=True)
-        assert refreshed is not None and "access_token" in refreshed, refreshed
+        assert refreshed is not None
+        assert "access_token" in refreshed, refreshed
         assert refreshed["access_token"] != result["access_token"]
         rotated = client.acquire_token_by_refresh_token(result["refresh_token"], scopes)
         assert rotated["error"] == "invalid_grant"  # refresh tokens rotate on use
@@ -168,7 +168,8 @@ class TestAuthorizationCode:
         )
         assert revoked.json()["revoked"] >= 1
         after = client.acquire_token_silent_with_error(scopes, account=account, force_refresh=True)
-        assert after is not None and after["error"] == "invalid_grant"
+        assert after is not None
+        assert after["error"] == "invalid_grant"
         assert 50173 in after["error_codes"]
 
     def test_code_is_single_use(self, dataverse: ServerHandle):
@@ -251,7 +252,8 @@ class TestDiscovery:
                 assert doc["token_endpoint"] == f"{dataverse.authority}/oauth2/v2.0/token"
             keys = client.get(doc["jwks_uri"]).json()["keys"]
             unknown = client.get("/fabrikam.example/v2.0/.well-known/openid-configuration")
-        assert keys[0]["kty"] == "RSA" and keys[0]["kid"] == dataverse.app.tokens.key_id
+        assert keys[0]["kty"] == "RSA"
+        assert keys[0]["kid"] == dataverse.app.tokens.key_id
         assert unknown.status_code == 400
         assert unknown.json()["error_codes"] == [90002]
 
@@ -313,4 +315,3 @@ class TestAdminConsent:
             "state": "s1",
         }
         assert dataverse.directory.has_tenant_consent(registered.client_id)
-        assert isinstance(httpx.URL(url), httpx.URL)

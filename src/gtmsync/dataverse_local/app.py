@@ -19,6 +19,7 @@ objects the `/_admin` endpoint changes, so in-process tests can skip HTTP for se
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import json
 import re
@@ -120,7 +121,7 @@ class LocalDataverseApp:
             load_or_create_signing_key(config.data_dir),
             access_token_seconds=config.access_token_seconds,
         )
-        self.security = SecurityModel(store.engine)
+        self.security = SecurityModel(store.engine, on_secure=self._mark_secured)
         self.limits = ServiceProtection(config.limits)
         self.usage = UsageCounter()
         self.faults = FaultInjector(list(config.faults), seed=config.fault_seed)
@@ -152,6 +153,16 @@ class LocalDataverseApp:
     def expire_tokens(self) -> None:
         """Refuse every access token issued before now (the token-expiry fault)."""
         self.tokens.not_before = time.time()
+
+    def _mark_secured(self, table: str, attribute: str) -> None:
+        """Flag a secured column in the data plane's catalogue (metadata shows IsSecured)."""
+        catalogue = getattr(self.store, "catalogue", None)
+        definition = None if catalogue is None else catalogue.get(table)
+        if definition is None or attribute not in definition.attributes:
+            return
+        current = definition.attributes[attribute]
+        if hasattr(current, "secured") and not current.secured:
+            catalogue.add_attribute(table, dataclasses.replace(current, secured=True))
 
     def org_url(self, host: str) -> str:
         return f"https://{host}"

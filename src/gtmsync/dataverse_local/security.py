@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,9 +169,26 @@ class SystemUser:
 class SecurityModel:
     """Roles and field security in `sec_*` tables on the store's engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        on_secure: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.engine = engine
+        # Told about every secured column, so the data plane's metadata can say IsSecured.
+        self.on_secure = on_secure
         metadata.create_all(engine)
+        if on_secure is not None:
+            for table, attribute in self.secured_columns():
+                on_secure(table, attribute)
+
+    def secured_columns(self) -> set[tuple[str, str]]:
+        with self.engine.connect() as conn:
+            return {
+                (row.table_name, row.attribute)
+                for row in conn.execute(select(secured_columns_table))
+            }
 
     def define_role(self, role: Role) -> Role:
         """Create or replace a custom role (built-in names cannot be redefined)."""
