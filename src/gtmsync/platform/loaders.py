@@ -34,21 +34,29 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import Connection, String, Table, bindparam, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table
 from sqlalchemy.orm import Session, sessionmaker
 
-from gtmsync.db.unit_of_work import session_scope
-from gtmsync.kit.clock import utc_now
 from gtmsync.kit.errors import UserError
 from gtmsync.platform import normalise
+from gtmsync.platform.bulk_upsert import (
+    COMPANY_REF,
+    Batch,
+    BatchWriter,
+    CallerSession,
+    OwnConnection,
+    Reject,
+    Target,
+    engine_of,
+    length_limits,
+)
 from gtmsync.platform.formats import (
     FileRefusedError,
     FileSource,
@@ -60,7 +68,6 @@ from gtmsync.platform.formats import (
 from gtmsync.platform.models import Company, Contact, IntentSignal
 
 DEFAULT_BATCH_SIZE = 5000
-COMPANY_REF = "company_platform_id"
 REJECT_COLUMNS = ("row", "column", "value", "reason")
 
 Parser = Callable[[str], Any]
@@ -294,8 +301,14 @@ def load_file(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_progress: ProgressCallback | None = None,
+    pipelined: bool = True,
 ) -> LoadResult:
-    """Load one file, one transaction per batch; rejects go to `<path>.rejects.csv`."""
+    """Load one file, one transaction per batch; rejects go to `<path>.rejects.csv`.
+
+    With `pipelined`, batches are written on a helper thread while the next one is read and
+    validated: the database releases the GIL while it works, so the two overlap (measured in
+    benchmarks/load_data.py). At most one batch waits, so memory stays flat.
+    """
     with FileSource(path) as opened:
         reject_path = reject_path_for(path)
         reject_path.unlink(missing_ok=True)  # a stale file from an earlier run would mislead
@@ -308,13 +321,14 @@ def load_file(
                 report(opened.bytes_read())
 
         try:
-            return _load(
-                factory,
-                kind=kind,
+            return _run(
+                SPECS[kind],
                 source=opened.source,
                 sink=sink,
                 batch_size=batch_size,
+                target=_own_connection(factory, kind),
                 progress=progress,
+                pipelined=pipelined,
             )
         finally:
             sink.close()
@@ -327,12 +341,19 @@ def load_source(
     *,
     reject_path: Path | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    pipelined: bool = True,
 ) -> tuple[LoadResult, RejectSink]:
     """Load from any record source (a stream, an upload); rejects kept in memory without a path."""
     sink = RejectSink(reject_path)
     try:
-        result = _load(
-            factory, kind=kind, source=source, sink=sink, batch_size=batch_size, progress=None
+        result = _run(
+            SPECS[kind],
+            source=source,
+            sink=sink,
+            batch_size=batch_size,
+            target=_own_connection(factory, kind),
+            progress=None,
+            pipelined=pipelined,
         )
         return result, sink
     finally:
@@ -372,15 +393,16 @@ def upsert_records(
 
     The caller's unit of work commits; rejects are returned in memory.
     """
+    spec = SPECS[kind]
     sink = RejectSink(None)
     result = _run(
-        SPECS[kind],
-        source=_MappingSource(f"{kind} records", SPECS[kind].names, records),
+        spec,
+        source=_MappingSource(f"{kind} records", spec.names, records),
         sink=sink,
         batch_size=batch_size,
-        transaction=lambda: _borrowed(session),
+        target=CallerSession(session, _writer(spec)),
         progress=None,
-        check=False,
+        pipelined=False,
     )
     return result, sink
 
@@ -403,37 +425,29 @@ class _MappingSource:
         return 0
 
 
-class _borrowed:  # noqa: N801 - used like a function returning a context manager
-    """A context manager yielding the caller's session without committing it."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def __enter__(self) -> Session:
-        return self.session
-
-    def __exit__(self, *_exc: object) -> None:
-        self.session.flush()
-
-
-def _load(
-    factory: sessionmaker[Session],
-    *,
-    kind: Kind,
-    source: RecordSource,
-    sink: RejectSink,
-    batch_size: int,
-    progress: Callable[[], None] | None,
-) -> LoadResult:
-    return _run(
-        SPECS[kind],
-        source=source,
-        sink=sink,
-        batch_size=batch_size,
-        transaction=lambda: session_scope(factory),
-        progress=progress,
-        check=True,
+def _writer(spec: Spec) -> BatchWriter:
+    return BatchWriter(
+        spec.table, key=spec.key, has_company_ref=spec.company_ref_required is not None
     )
+
+
+def _own_connection(factory: sessionmaker[Session], kind: Kind) -> OwnConnection:
+    return OwnConnection(engine_of(factory), _writer(SPECS[kind]))
+
+
+class _Inline:
+    """The executor interface, running each call at once on the calling thread."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+    def shutdown(self, wait: bool = True) -> None:  # noqa: ARG002 - interface parity
+        return None
 
 
 def _run(
@@ -442,55 +456,77 @@ def _run(
     source: RecordSource,
     sink: RejectSink,
     batch_size: int,
-    transaction: Callable[[], Any],
+    target: Target,
     progress: Callable[[], None] | None,
-    check: bool,
+    pipelined: bool,
 ) -> LoadResult:
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    ignored = check_columns(spec.kind, source) if check else ()
+    ignored = check_columns(spec.kind, source)
     if source.columns is None:
         return LoadResult(spec.kind, source.name, 0, 0, 0, 0, None, (), empty=True)
-    writer = _BatchWriter(spec)
-    with transaction() as session:
-        before = writer.count(session.connection())
+    # Every database call runs on the executor's single thread: a connection stays on one.
+    pool: ThreadPoolExecutor | _Inline = (
+        ThreadPoolExecutor(1, thread_name_prefix="gtmsync-load") if pipelined else _Inline()
+    )
     read = loaded = rejected = 0
-    batch: list[tuple[int, dict[str, Any]]] = []
-    rows = _validated(spec, source, sink)
-    while True:
-        try:
-            row_no, row = next(rows)
-        except StopIteration:
-            break
-        except FileRefusedError as exc:
-            raise LoadAbortedError(
-                f"{exc.message} The {loaded} rows before it were loaded.",
-                field="file",
-                fix=f"{exc.fix or 'Fix the file.'} Then load it again: rows already loaded "
-                "are updated, not duplicated.",
-            ) from exc
-        read += 1
-        if row is None:
-            rejected += 1
-            continue
-        batch.append((row_no, row))
-        if len(batch) >= batch_size:
-            with transaction() as session:
-                done = writer.write(session.connection(), batch, sink)
-            loaded += done
-            rejected += len(batch) - done
-            batch = []
-            if progress is not None:
-                progress()
-    if batch:
-        with transaction() as session:
-            done = writer.write(session.connection(), batch, sink)
+    pending: Future[tuple[int, list[Reject]]] | None = None
+    sizes: list[int] = []
+
+    def settle() -> None:
+        nonlocal pending, loaded, rejected
+        if pending is None:
+            return
+        done, refused = pending.result()
+        pending = None
+        size = sizes.pop(0)
         loaded += done
-        rejected += len(batch) - done
-    if progress is not None:
-        progress()
-    with transaction() as session:
-        inserted = writer.count(session.connection()) - before
+        rejected += size - done
+        for line in refused:
+            sink.add(*line)
+
+    try:
+        before: int = pool.submit(target.count).result()
+        batch: Batch = []
+        rows = _validated(spec, source, sink)
+        while True:
+            try:
+                row_no, row = next(rows)
+            except StopIteration:
+                break
+            except FileRefusedError as exc:
+                settle()
+                raise LoadAbortedError(
+                    f"{exc.message} The {loaded} rows before it were loaded.",
+                    field="file",
+                    fix=f"{exc.fix or 'Fix the file.'} Then load it again: rows already loaded "
+                    "are updated, not duplicated.",
+                ) from exc
+            read += 1
+            if row is None:
+                rejected += 1
+                continue
+            batch.append((row_no, row))
+            if len(batch) >= batch_size:
+                settle()
+                sizes.append(len(batch))
+                pending = pool.submit(target.write, batch)
+                batch = []
+                if progress is not None:
+                    progress()
+        settle()
+        if batch:
+            sizes.append(len(batch))
+            pending = pool.submit(target.write, batch)
+            settle()
+        if progress is not None:
+            progress()
+        inserted = pool.submit(target.count).result() - before
+    finally:
+        if pending is not None:
+            pending.exception()  # wait; the error that got us here is the one to report
+        pool.submit(target.close).result()
+        pool.shutdown(wait=True)
     return LoadResult(
         kind=spec.kind,
         source=source.name,
@@ -507,7 +543,7 @@ def _validated(
     spec: Spec, source: RecordSource, sink: RejectSink
 ) -> Iterator[tuple[int, dict[str, Any] | None]]:
     """Parse each row's values; a row with any problem is reported and yielded as None."""
-    limits = _length_limits(spec.table)
+    limits = length_limits(spec.table, spec.names)
     plan = [(c.name, c.required, c.parse, limits.get(c.name)) for c in spec.columns]
     for row_no, values in source.rows(spec.names):
         if isinstance(values, RowProblem):
@@ -550,129 +586,3 @@ def _derive_company(row_no: int, row: dict[str, Any], sink: RejectSink) -> bool:
             sink.add(row_no, "website", row["website"], str(exc))
             return False
     return True
-
-
-def _length_limits(table: Table) -> dict[str, int]:
-    """Input column -> the table column's length, so a long value is a reject, not a crash."""
-    limits = {
-        col.name: col.type.length
-        for col in table.columns
-        if isinstance(col.type, String) and col.type.length
-    }
-    if "company_id" in table.columns:
-        limits[COMPANY_REF] = Company.__table__.c.platform_id.type.length  # type: ignore[attr-defined]
-    return limits
-
-
-class _BatchWriter:
-    """Upserts validated rows: one reference lookup and one executemany per batch.
-
-    The statement is compiled once and executed through the DBAPI with plain tuples: going
-    through SQLAlchemy's per-row parameter handling took about half of the load time.
-    """
-
-    def __init__(self, spec: Spec) -> None:
-        self.spec = spec
-        self.table = spec.table
-        self.columns = [c.name for c in self.table.columns if c.name != "id"]
-        self._compiled: _Compiled | None = None
-
-    def count(self, conn: Connection) -> int:
-        return int(conn.execute(select(func.count()).select_from(self.table)).scalar_one())
-
-    def _statement(self, conn: Connection) -> _Compiled:
-        if self._compiled is not None:
-            return self._compiled
-        dialect = conn.dialect
-        insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
-        stmt = insert(self.table)
-        changing = [c for c in self.columns if c not in (self.spec.key, "created_at")]
-        compared = [c for c in changing if c != "modified_at"]
-        upsert = stmt.on_conflict_do_update(
-            index_elements=[self.spec.key],
-            set_={c: stmt.excluded[c] for c in changing},
-            where=_any_distinct(self.table, stmt.excluded, compared),
-        )
-        # Positional parameters let each row be a plain tuple; psycopg takes `%s` as well.
-        compiler_dialect = (
-            dialect if dialect.positional else type(dialect)(paramstyle="format")  # type: ignore[call-arg]
-        )
-        compiled = upsert.compile(dialect=compiler_dialect, column_keys=self.columns)
-        order = list(compiled.positiontup or [])
-        if sorted(order) != sorted(self.columns):
-            raise RuntimeError(f"unexpected upsert parameters for {dialect.name}: {order}")
-        processors: dict[int, Callable[[Any], Any]] = {
-            i: process
-            for i, name in enumerate(order)
-            if name not in _TIMESTAMPS
-            and (process := self.table.c[name].type.bind_processor(dialect)) is not None
-        }
-        stamp = self.table.c["created_at"].type.bind_processor(dialect)
-        self._compiled = _Compiled(str(compiled), itemgetter(*order), processors, stamp)
-        return self._compiled
-
-    def write(
-        self, conn: Connection, batch: list[tuple[int, dict[str, Any]]], sink: RejectSink
-    ) -> int:
-        compiled = self._statement(conn)
-        if self.spec.company_ref_required is not None:
-            batch = self._resolve_companies(conn, batch, sink)
-        now: Any = utc_now()
-        if compiled.stamp is not None:
-            now = compiled.stamp(now)
-        latest: dict[str, tuple[Any, ...]] = {}
-        key = self.spec.key
-        getter = compiled.getter
-        processors = compiled.processors.items()
-        for _row_no, row in batch:
-            row["created_at"] = row["modified_at"] = now
-            values = getter(row)
-            if processors:
-                listed = list(values)
-                for i, process in processors:
-                    if listed[i] is not None:
-                        listed[i] = process(listed[i])
-                values = tuple(listed)
-            latest[row[key]] = values  # the last of repeated keys wins, as a re-load would
-        if latest:
-            conn.exec_driver_sql(compiled.sql, list(latest.values()))
-        return len(batch)
-
-    def _resolve_companies(
-        self, conn: Connection, batch: list[tuple[int, dict[str, Any]]], sink: RejectSink
-    ) -> list[tuple[int, dict[str, Any]]]:
-        refs = {row[COMPANY_REF] for _, row in batch if row.get(COMPANY_REF)}
-        ids: dict[str, int] = {}
-        if refs:
-            companies = Company.__table__
-            query = select(companies.c.platform_id, companies.c.id).where(
-                companies.c.platform_id.in_(bindparam("refs", expanding=True))
-            )
-            ids = dict(conn.execute(query, {"refs": list(refs)}).tuples().all())
-        kept = []
-        for row_no, row in batch:
-            ref = row.pop(COMPANY_REF, None)
-            if ref is None:
-                row["company_id"] = None
-            elif ref in ids:
-                row["company_id"] = ids[ref]
-            else:
-                sink.add(row_no, COMPANY_REF, ref, "unknown company (load its company first)")
-                continue
-            kept.append((row_no, row))
-        return kept
-
-
-_TIMESTAMPS = ("created_at", "modified_at")
-
-
-@dataclass(frozen=True)
-class _Compiled:
-    sql: str
-    getter: Callable[[dict[str, Any]], tuple[Any, ...]]
-    processors: dict[int, Callable[[Any], Any]]
-    stamp: Callable[[Any], Any] | None
-
-
-def _any_distinct(table: Table, excluded: Any, names: Sequence[str]) -> Any:
-    return or_(*(table.c[name].is_distinct_from(excluded[name]) for name in names))

@@ -1,0 +1,244 @@
+"""Batched upserts of validated platform rows, fast enough for millions of rows.
+
+Each batch resolves its company references with one query and is written with one
+`executemany` of an `INSERT … ON CONFLICT (key) DO UPDATE … WHERE <something changed>`
+statement, compiled once and fed plain tuples: SQLAlchemy's per-row parameter handling took
+about half of the load time. Rows whose values did not change are left alone, so
+`modified_at` only moves when something did.
+
+A file load writes through `OwnConnection`: one connection for the whole load and one
+transaction per batch, so a crash keeps whole batches and a re-run is idempotent. On SQLite
+that connection skips the foreign-key check (every `company_id` was just looked up in the same
+transaction) and gets a bigger page cache; both measured to roughly halve the write time for
+contacts, whose table carries five indexes. The connection is discarded afterwards rather than
+returned to the pool with those settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine, Table, bindparam, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from gtmsync.kit.clock import utc_now
+from gtmsync.platform.models import Company
+
+COMPANY_REF = "company_platform_id"
+UNKNOWN_COMPANY = "unknown company (load its company first)"
+_TIMESTAMPS = ("created_at", "modified_at")
+_SQLITE_CACHE_KIB = 65536
+
+Row = dict[str, Any]
+Batch = list[tuple[int, Row]]
+Reject = tuple[int, str, str | None, str]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    getter: Callable[[Row], tuple[Any, ...]]
+    processors: dict[int, Callable[[Any], Any]]
+    stamp: Callable[[Any], Any] | None
+
+
+class BatchWriter:
+    """Upserts one table's validated rows keyed by `key`; references resolved per batch."""
+
+    def __init__(self, table: Table, *, key: str, has_company_ref: bool) -> None:
+        self.table = table
+        self.key = key
+        self.has_company_ref = has_company_ref
+        self.columns = [c.name for c in table.columns if c.name != "id"]
+        self._compiled: _Compiled | None = None
+
+    def count(self, conn: Connection) -> int:
+        return int(conn.execute(select(func.count()).select_from(self.table)).scalar_one())
+
+    def write(self, conn: Connection, batch: Batch) -> tuple[int, list[Reject]]:
+        """Upsert a batch; return how many rows were written and the rows refused."""
+        compiled = self._statement(conn)
+        rejects: list[Reject] = []
+        if self.has_company_ref:
+            batch = self._resolve_companies(conn, batch, rejects)
+        now: Any = utc_now()
+        if compiled.stamp is not None:
+            now = compiled.stamp(now)
+        latest: dict[str, tuple[Any, ...]] = {}
+        key = self.key
+        getter = compiled.getter
+        processors = compiled.processors.items()
+        for _row_no, row in batch:
+            row["created_at"] = row["modified_at"] = now
+            values = getter(row)
+            if processors:
+                listed = list(values)
+                for i, process in processors:
+                    if listed[i] is not None:
+                        listed[i] = process(listed[i])
+                values = tuple(listed)
+            latest[row[key]] = values  # the last of repeated keys wins, as a re-load would
+        if latest:
+            conn.exec_driver_sql(compiled.sql, list(latest.values()))
+        return len(batch), rejects
+
+    def _statement(self, conn: Connection) -> _Compiled:
+        if self._compiled is not None:
+            return self._compiled
+        dialect = conn.dialect
+        insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+        stmt = insert(self.table)
+        changing = [c for c in self.columns if c not in (self.key, "created_at")]
+        compared = [c for c in changing if c != "modified_at"]
+        upsert = stmt.on_conflict_do_update(
+            index_elements=[self.key],
+            set_={c: stmt.excluded[c] for c in changing},
+            where=or_(*(self.table.c[c].is_distinct_from(stmt.excluded[c]) for c in compared)),
+        )
+        # Positional parameters let each row be a plain tuple; psycopg takes `%s` as well.
+        compiler_dialect = (
+            dialect if dialect.positional else type(dialect)(paramstyle="format")  # type: ignore[call-arg]
+        )
+        compiled = upsert.compile(dialect=compiler_dialect, column_keys=self.columns)
+        order = list(compiled.positiontup or [])
+        if sorted(order) != sorted(self.columns):
+            raise RuntimeError(f"unexpected upsert parameters for {dialect.name}: {order}")
+        processors: dict[int, Callable[[Any], Any]] = {
+            i: process
+            for i, name in enumerate(order)
+            if name not in _TIMESTAMPS
+            and (process := _bind_processor(self.table, name, dialect)) is not None
+        }
+        stamp = _bind_processor(self.table, "created_at", dialect)
+        self._compiled = _Compiled(str(compiled), itemgetter(*order), processors, stamp)
+        return self._compiled
+
+    def _resolve_companies(self, conn: Connection, batch: Batch, rejects: list[Reject]) -> Batch:
+        refs = {row[COMPANY_REF] for _, row in batch if row.get(COMPANY_REF)}
+        ids: dict[str, int] = {}
+        if refs:
+            companies = Company.__table__
+            query = select(companies.c.platform_id, companies.c.id).where(
+                companies.c.platform_id.in_(bindparam("refs", expanding=True))
+            )
+            ids = dict(conn.execute(query, {"refs": list(refs)}).all())
+        kept = []
+        for row_no, row in batch:
+            ref = row.pop(COMPANY_REF, None)
+            if ref is None:
+                row["company_id"] = None
+            elif ref in ids:
+                row["company_id"] = ids[ref]
+            else:
+                rejects.append((row_no, COMPANY_REF, ref, UNKNOWN_COMPANY))
+                continue
+            kept.append((row_no, row))
+        return kept
+
+
+def _bind_processor(table: Table, name: str, dialect: Any) -> Callable[[Any], Any] | None:
+    """The conversion SQLAlchemy applies to this column's values for this database, so rows
+    written here read back exactly like rows written through the ORM."""
+    column_type = table.c[name].type.dialect_impl(dialect)
+    processor: Callable[[Any], Any] | None = column_type.bind_processor(dialect)
+    return processor
+
+
+class Target(Protocol):
+    """Where batches are written; every call happens on one thread."""
+
+    def count(self) -> int: ...
+
+    def write(self, batch: Batch) -> tuple[int, list[Reject]]: ...
+
+    def close(self) -> None: ...
+
+
+class OwnConnection:
+    """One connection for a whole file load, one committed transaction per batch."""
+
+    def __init__(self, engine: Engine, writer: BatchWriter) -> None:
+        self.engine = engine
+        self.writer = writer
+        self._conn: Connection | None = None
+        self._tuned = False
+
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            self._conn = self.engine.connect()
+            if self._conn.dialect.name == "sqlite":
+                # Both pragmas only take effect outside a transaction, hence here.
+                self._conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                self._conn.exec_driver_sql(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
+                self._tuned = True
+            self._conn.commit()
+        return self._conn
+
+    def count(self) -> int:
+        conn = self._connection()
+        with conn.begin():
+            return self.writer.count(conn)
+
+    def write(self, batch: Batch) -> tuple[int, list[Reject]]:
+        conn = self._connection()
+        with conn.begin():
+            if self._tuned and not _in_transaction(conn):
+                # Take the write lock first, so the reference lookup and the upsert see one
+                # state (pysqlite would only begin at the INSERT).
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return self.writer.write(conn, batch)
+
+    def close(self) -> None:
+        if self._conn is None:
+            return
+        if self._tuned:
+            self._conn.invalidate()  # never hand the untuned-for-safety connection to others
+        self._conn.close()
+        self._conn = None
+
+
+def _in_transaction(conn: Connection) -> bool:
+    return bool(getattr(conn.connection.dbapi_connection, "in_transaction", False))
+
+
+class CallerSession:
+    """The caller's session and transaction: nothing is committed here."""
+
+    def __init__(self, session: Session, writer: BatchWriter) -> None:
+        self.session = session
+        self.writer = writer
+
+    def count(self) -> int:
+        return self.writer.count(self.session.connection())
+
+    def write(self, batch: Batch) -> tuple[int, list[Reject]]:
+        return self.writer.write(self.session.connection(), batch)
+
+    def close(self) -> None:
+        return None
+
+
+def engine_of(factory: Any) -> Engine:
+    """The engine a `sessionmaker` is bound to."""
+    bind = factory.kw.get("bind")
+    if not isinstance(bind, Engine):
+        raise TypeError("the session factory must be bound to an Engine")
+    return bind
+
+
+def length_limits(table: Table, names: Sequence[str]) -> dict[str, int]:
+    """Input column -> the table column's length, so a long value is a reject, not a crash."""
+    from sqlalchemy import String
+
+    limits = {
+        col.name: col.type.length
+        for col in table.columns
+        if isinstance(col.type, String) and col.type.length and col.name in names
+    }
+    if COMPANY_REF in names:
+        limits[COMPANY_REF] = Company.__table__.c.platform_id.type.length  # type: ignore[attr-defined]
+    return limits
