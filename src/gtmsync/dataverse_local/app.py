@@ -154,15 +154,17 @@ class LocalDataverseApp:
         """Refuse every access token issued before now (the token-expiry fault)."""
         self.tokens.not_before = time.time()
 
-    def _mark_secured(self, table: str, attribute: str) -> None:
+    def _mark_secured(self, table: str, attribute: str, secured: bool) -> None:
         """Flag a secured column in the data plane's catalogue (metadata shows IsSecured)."""
         catalogue = getattr(self.store, "catalogue", None)
-        definition = None if catalogue is None else catalogue.get(table)
+        if catalogue is None:
+            return
+        definition = catalogue.get(table)
         if definition is None or attribute not in definition.attributes:
             return
         current = definition.attributes[attribute]
-        if hasattr(current, "secured") and not current.secured:
-            catalogue.add_attribute(table, dataclasses.replace(current, secured=True))
+        if hasattr(current, "secured") and current.secured != secured:
+            catalogue.add_attribute(table, dataclasses.replace(current, secured=secured))
 
     def org_url(self, host: str) -> str:
         return f"https://{host}"

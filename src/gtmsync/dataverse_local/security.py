@@ -173,7 +173,7 @@ class SecurityModel:
         self,
         engine: Engine,
         *,
-        on_secure: Callable[[str, str], None] | None = None,
+        on_secure: Callable[[str, str, bool], None] | None = None,
     ) -> None:
         self.engine = engine
         # Told about every secured column, so the data plane's metadata can say IsSecured.
@@ -181,7 +181,7 @@ class SecurityModel:
         metadata.create_all(engine)
         if on_secure is not None:
             for table, attribute in self.secured_columns():
-                on_secure(table, attribute)
+                on_secure(table, attribute, True)
 
     def secured_columns(self) -> set[tuple[str, str]]:
         with self.engine.connect() as conn:
@@ -255,6 +255,19 @@ class SecurityModel:
             conn.execute(
                 insert(secured_columns_table).values(table_name=table, attribute=attribute)
             )
+        if self.on_secure is not None:
+            self.on_secure(table, attribute, True)
+
+    def unsecure_column(self, table: str, attribute: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(secured_columns_table).where(
+                    secured_columns_table.c.table_name == table,
+                    secured_columns_table.c.attribute == attribute,
+                )
+            )
+        if self.on_secure is not None:
+            self.on_secure(table, attribute, False)
 
     def define_field_profile(self, name: str, readable: Iterable[tuple[str, str]]) -> None:
         with self.engine.begin() as conn:
