@@ -1,4 +1,4 @@
-"""Security roles per table, column security and impersonated writes over HTTPS (spec §3.8, §8.2)."""
+"""Security roles per table, column security and impersonated writes (spec §3.8, §8.2)."""
 
 from __future__ import annotations
 

@@ -70,7 +70,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 API_VERSIONS = ("v9.0", "v9.1", "v9.2")
-_MULTIPLE = re.compile(r"/(CreateMultiple|UpdateMultiple|UpsertMultiple)$")
+_MULTIPLE = re.compile(r"[/.](CreateMultiple|UpdateMultiple|UpsertMultiple)$")
 
 
 class DroppedConnection(Exception):  # noqa: N818 - it is an event, not an error of ours
