@@ -215,7 +215,7 @@ class TokenIssuer:
         if audience not in {a.rstrip("/") for a in audiences}:
             raise TokenError(f"Bearer token audience '{claims.get('aud')}' is not this org")
         issued_ms = claims.get("xms_iat_ms", int(claims.get("iat", 0)) * 1000)
-        if int(claims.get("exp", 0)) <= current or issued_ms / 1000 < self.not_before:
+        if int(claims.get("exp", 0)) <= current or issued_ms < int(self.not_before * 1000):
             raise TokenError("Bearer token has expired", expired=True)
         scopes = tuple(str(claims.get("scp", "")).split())
         return AccessClaims(
