@@ -1,4 +1,4 @@
-"""Fault injection: 429 storms, 5xx, latency, dropped connections, mid-$batch drops, token expiry."""
+"""Fault injection: 429 storms, 5xx, latency, dropped connections, mid-$batch drops, expiry."""
 
 from __future__ import annotations
 
