@@ -11,12 +11,25 @@ from gtmsync.dataverse_local.store import Store
 from tests.fixtures.dataverse_store import DataverseTestClient
 
 
-def principal(user_id: uuid.UUID, *grants: tuple[str, Access], caller: uuid.UUID | None = None, hidden: frozenset[tuple[str, str]] = frozenset()) -> Principal:
-    return Principal(user_id=user_id, caller_id=caller or user_id, tenant_id="local", privileges=frozenset(grants), unreadable_attributes=hidden)
+def principal(
+    user_id: uuid.UUID,
+    *grants: tuple[str, Access],
+    caller: uuid.UUID | None = None,
+    hidden: frozenset[tuple[str, str]] = frozenset(),
+) -> Principal:
+    return Principal(
+        user_id=user_id,
+        caller_id=caller or user_id,
+        tenant_id="local",
+        privileges=frozenset(grants),
+        unreadable_attributes=hidden,
+    )
 
 
 class TestPrivileges:
-    def test_missing_read_privilege_is_403_with_dataverse_wording(self, dv_client: DataverseTestClient) -> None:
+    def test_missing_read_privilege_is_403_with_dataverse_wording(
+        self, dv_client: DataverseTestClient
+    ) -> None:
         user = uuid.uuid4()
         dv_client.run_as(principal(user, ("contact", Access.READ)))
         response = dv_client.get("accounts")
@@ -24,34 +37,66 @@ class TestPrivileges:
         error = response.json()["error"]
         assert error["code"] == "0x80040220"
         assert re.match(
-            rf"Principal user \(Id={user}, type=8, roleCount=1, privilegeCount=\d+, accessMode=0\), is missing "
+            rf"Principal user \(Id={user}, type=8, roleCount=1, privilegeCount=\d+, "
+            r"accessMode=0\), is missing "
             r"prvReadAccount privilege \(Id=[0-9a-f-]{36}\) on OTC=1 for entity 'account'\.",
             error["message"],
         )
         assert dv_client.get("contacts").status_code == 200
 
-    def test_create_needs_create_and_bind_needs_append(self, dv_client: DataverseTestClient) -> None:
+    def test_create_needs_create_and_bind_needs_append(
+        self, dv_client: DataverseTestClient
+    ) -> None:
         contact = dv_client.post("contacts", json={"lastname": "C"}).headers["OData-EntityId"]
         user = uuid.uuid4()
         dv_client.run_as(principal(user, ("account", Access.READ)))
         denied = dv_client.post("accounts", json={"name": "A"})
-        assert denied.status_code == 403 and "prvCreateAccount" in denied.json()["error"]["message"]
+        assert denied.status_code == 403
+        assert "prvCreateAccount" in denied.json()["error"]["message"]
         dv_client.run_as(principal(user, ("account", Access.CREATE), ("account", Access.READ)))
-        no_append = dv_client.post("accounts", json={"name": "A", "primarycontactid@odata.bind": contact})
-        assert no_append.status_code == 403 and "prvAppendAccount" in no_append.json()["error"]["message"]
-        dv_client.run_as(principal(user, ("account", Access.CREATE), ("account", Access.APPEND), ("contact", Access.APPEND_TO)))
-        assert dv_client.post("accounts", json={"name": "A", "primarycontactid@odata.bind": contact}).status_code == 204
+        no_append = dv_client.post(
+            "accounts", json={"name": "A", "primarycontactid@odata.bind": contact}
+        )
+        assert no_append.status_code == 403
+        assert "prvAppendAccount" in no_append.json()["error"]["message"]
+        dv_client.run_as(
+            principal(
+                user,
+                ("account", Access.CREATE),
+                ("account", Access.APPEND),
+                ("contact", Access.APPEND_TO),
+            )
+        )
+        assert (
+            dv_client.post(
+                "accounts", json={"name": "A", "primarycontactid@odata.bind": contact}
+            ).status_code
+            == 204
+        )
 
     def test_write_and_delete_privileges(self, dv_client: DataverseTestClient) -> None:
         account = dv_client.post("accounts", json={"name": "A"}).headers["OData-EntityId"]
         dv_client.run_as(principal(uuid.uuid4(), ("account", Access.READ)))
-        assert dv_client.patch(account, json={"name": "B"}, headers={"If-Match": "*"}).status_code == 403
+        assert (
+            dv_client.patch(account, json={"name": "B"}, headers={"If-Match": "*"}).status_code
+            == 403
+        )
         assert dv_client.delete(account).status_code == 403
 
-    def test_unreadable_column_reads_null_and_cannot_be_written(self, dv_client: DataverseTestClient, dv_store: Store) -> None:
+    def test_unreadable_column_reads_null_and_cannot_be_written(
+        self, dv_client: DataverseTestClient, dv_store: Store
+    ) -> None:
         with dv_store.write() as conn:
-            dv_store.add_attribute(conn, "account", Attribute(name="new_secret", type="String", max_length=50, custom=True, secured=True))
-        account = dv_client.post("accounts", json={"name": "A", "new_secret": "s3cret"}).headers["OData-EntityId"]
+            dv_store.add_attribute(
+                conn,
+                "account",
+                Attribute(
+                    name="new_secret", type="String", max_length=50, custom=True, secured=True
+                ),
+            )
+        account = dv_client.post("accounts", json={"name": "A", "new_secret": "s3cret"}).headers[
+            "OData-EntityId"
+        ]
         hidden = frozenset({("account", "new_secret")})
         everything = [("*", a) for a in Access]
         dv_client.run_as(principal(uuid.uuid4(), *everything, hidden=hidden))
@@ -61,7 +106,9 @@ class TestPrivileges:
 
 
 class TestImpersonation:
-    def test_created_by_impersonated_user_on_behalf_of_caller(self, dv_client: DataverseTestClient) -> None:
+    def test_created_by_impersonated_user_on_behalf_of_caller(
+        self, dv_client: DataverseTestClient
+    ) -> None:
         caller = dv_client.principal.user_id
         impersonated = uuid.uuid4()
         everything = [("*", a) for a in Access]

@@ -10,34 +10,53 @@ from tests.fixtures.dataverse_store import BASE, DataverseTestClient
 
 class TestEntityDefinitions:
     def test_sdk_entity_lookup_url(self, dv_client: DataverseTestClient) -> None:
-        response = dv_client.get("EntityDefinitions?$select=LogicalName,EntitySetName,PrimaryIdAttribute&$filter=LogicalName eq 'account'")
+        response = dv_client.get(
+            "EntityDefinitions?$select=LogicalName,EntitySetName,PrimaryIdAttribute&$filter=LogicalName eq 'account'"  # noqa: E501 - Microsoft's exact URL
+        )
         assert response.status_code == 200
         (row,) = response.json()["value"]
-        assert (row["LogicalName"], row["EntitySetName"], row["PrimaryIdAttribute"]) == ("account", "accounts", "accountid")
+        assert (row["LogicalName"], row["EntitySetName"], row["PrimaryIdAttribute"]) == (
+            "account",
+            "accounts",
+            "accountid",
+        )
         assert "MetadataId" in row
 
     def test_single_by_logical_name_and_by_id(self, dv_client: DataverseTestClient) -> None:
-        body = dv_client.get("EntityDefinitions(LogicalName='account')?$select=DisplayName,IsKnowledgeManagementEnabled,EntitySetName").json()
+        body = dv_client.get(
+            "EntityDefinitions(LogicalName='account')?$select=DisplayName,IsKnowledgeManagementEnabled,EntitySetName"
+        ).json()
         assert body["@odata.context"] == f"{BASE}/$metadata#EntityDefinitions/$entity"
         assert body["EntitySetName"] == "accounts"
         assert body["DisplayName"]["LocalizedLabels"][0] | {"MetadataId": None} == {
-            "Label": "Account", "LanguageCode": 1033, "IsManaged": True, "MetadataId": None, "HasChanged": None,
-        }  # fmt: skip
+            "Label": "Account",
+            "LanguageCode": 1033,
+            "IsManaged": True,
+            "MetadataId": None,
+            "HasChanged": None,
+        }
         again = dv_client.get(f"EntityDefinitions({body['MetadataId']})?$select=LogicalName").json()
         assert again["LogicalName"] == "account"
 
     def test_change_tracking_filter(self, dv_client: DataverseTestClient) -> None:
-        names = {r["SchemaName"] for r in dv_client.get("EntityDefinitions?$select=SchemaName&$filter=ChangeTrackingEnabled eq true").json()["value"]}
+        names = {
+            r["SchemaName"]
+            for r in dv_client.get(
+                "EntityDefinitions?$select=SchemaName&$filter=ChangeTrackingEnabled eq true"
+            ).json()["value"]
+        }
         assert {"Account", "Contact", "Lead"} <= names
         assert "Activityparty" not in names
 
-    def test_attributes_filtered_by_type_and_required_level(self, dv_client: DataverseTestClient) -> None:
+    def test_attributes_filtered_by_type_and_required_level(
+        self, dv_client: DataverseTestClient
+    ) -> None:
         picklists = dv_client.get(
-            "EntityDefinitions(LogicalName='account')/Attributes?$select=LogicalName&$filter=AttributeType eq Microsoft.Dynamics.CRM.AttributeTypeCode'Picklist'"
+            "EntityDefinitions(LogicalName='account')/Attributes?$select=LogicalName&$filter=AttributeType eq Microsoft.Dynamics.CRM.AttributeTypeCode'Picklist'"  # noqa: E501 - Microsoft's exact URL
         ).json()["value"]
         assert {"industrycode", "customertypecode"} <= {a["LogicalName"] for a in picklists}
         required = dv_client.get(
-            "EntityDefinitions(LogicalName='account')/Attributes?$select=SchemaName&$filter=RequiredLevel/Value eq Microsoft.Dynamics.CRM.AttributeRequiredLevel'ApplicationRequired'"
+            "EntityDefinitions(LogicalName='account')/Attributes?$select=SchemaName&$filter=RequiredLevel/Value eq Microsoft.Dynamics.CRM.AttributeRequiredLevel'ApplicationRequired'"  # noqa: E501 - Microsoft's exact URL
         ).json()["value"]
         assert [a["SchemaName"] for a in required] == ["Name"]
 
@@ -53,7 +72,9 @@ class TestEntityDefinitions:
         assert "statecode" not in by_name  # State is its own metadata type
 
     def test_one_attribute_and_string_facts(self, dv_client: DataverseTestClient) -> None:
-        body = dv_client.get("EntityDefinitions(LogicalName='account')/Attributes(LogicalName='name')").json()
+        body = dv_client.get(
+            "EntityDefinitions(LogicalName='account')/Attributes(LogicalName='name')"
+        ).json()
         assert body["@odata.type"] == "#Microsoft.Dynamics.CRM.StringAttributeMetadata"
         assert body["MaxLength"] == 160
         assert body["RequiredLevel"]["Value"] == "ApplicationRequired"
@@ -64,7 +85,9 @@ class TestEntityDefinitions:
 
 
 class TestCustomisation:
-    def test_custom_attribute_is_usable_and_survives_restart(self, dv_client: DataverseTestClient, dv_store: Store) -> None:
+    def test_custom_attribute_is_usable_and_survives_restart(
+        self, dv_client: DataverseTestClient, dv_store: Store
+    ) -> None:
         created = dv_client.post(
             "EntityDefinitions(LogicalName='account')/Attributes",
             json={
@@ -72,20 +95,39 @@ class TestCustomisation:
                 "SchemaName": "new_Tier",
                 "RequiredLevel": {"Value": "None"},
                 "DisplayName": {"LocalizedLabels": [{"Label": "Tier", "LanguageCode": 1033}]},
-                "OptionSet": {"Options": [
-                    {"Value": 100000000, "Label": {"LocalizedLabels": [{"Label": "Gold", "LanguageCode": 1033}]}},
-                    {"Value": 100000001, "Label": {"LocalizedLabels": [{"Label": "Silver", "LanguageCode": 1033}]}},
-                ]},
+                "OptionSet": {
+                    "Options": [
+                        {
+                            "Value": 100000000,
+                            "Label": {"LocalizedLabels": [{"Label": "Gold", "LanguageCode": 1033}]},
+                        },
+                        {
+                            "Value": 100000001,
+                            "Label": {
+                                "LocalizedLabels": [{"Label": "Silver", "LanguageCode": 1033}]
+                            },
+                        },
+                    ]
+                },
             },
-        )  # fmt: skip
+        )
         assert created.status_code == 204, created.text
         assert created.headers["OData-EntityId"].startswith(f"{BASE}/EntityDefinitions(")
         text = dv_client.post(
             "EntityDefinitions(LogicalName='account')/Attributes",
-            json={"@odata.type": "Microsoft.Dynamics.CRM.StringAttributeMetadata", "SchemaName": "new_Code", "MaxLength": 5},
+            json={
+                "@odata.type": "Microsoft.Dynamics.CRM.StringAttributeMetadata",
+                "SchemaName": "new_Code",
+                "MaxLength": 5,
+            },
         )
         assert text.status_code == 204
-        assert dv_client.post("accounts", json={"name": "A", "new_tier": 100000000, "new_code": "ABCDE"}).status_code == 204
+        assert (
+            dv_client.post(
+                "accounts", json={"name": "A", "new_tier": 100000000, "new_code": "ABCDE"}
+            ).status_code
+            == 204
+        )
         too_long = dv_client.post("accounts", json={"name": "A", "new_code": "ABCDEF"})
         assert too_long.json()["error"]["code"] == "0x80044331"
         rows = dv_client.get(
@@ -103,7 +145,10 @@ class TestCustomisation:
     def test_custom_attribute_needs_prefix(self, dv_client: DataverseTestClient) -> None:
         response = dv_client.post(
             "EntityDefinitions(LogicalName='account')/Attributes",
-            json={"@odata.type": "Microsoft.Dynamics.CRM.StringAttributeMetadata", "SchemaName": "Code"},
+            json={
+                "@odata.type": "Microsoft.Dynamics.CRM.StringAttributeMetadata",
+                "SchemaName": "Code",
+            },
         )
         assert response.status_code == 400
         assert "customization prefix" in response.json()["error"]["message"]
@@ -114,24 +159,43 @@ class TestCustomisation:
             json={
                 "@odata.type": "Microsoft.Dynamics.CRM.EntityMetadata",
                 "SchemaName": "new_BankAccount",
-                "DisplayName": {"LocalizedLabels": [{"Label": "Bank Account", "LanguageCode": 1033}]},
+                "DisplayName": {
+                    "LocalizedLabels": [{"Label": "Bank Account", "LanguageCode": 1033}]
+                },
                 "OwnershipType": "UserOwned",
                 "ChangeTrackingEnabled": True,
-                "Attributes": [{
-                    "@odata.type": "Microsoft.Dynamics.CRM.StringAttributeMetadata", "AttributeType": "String",
-                    "SchemaName": "new_Name", "IsPrimaryName": True, "MaxLength": 100,
-                }],
+                "Attributes": [
+                    {
+                        "@odata.type": "Microsoft.Dynamics.CRM.StringAttributeMetadata",
+                        "AttributeType": "String",
+                        "SchemaName": "new_Name",
+                        "IsPrimaryName": True,
+                        "MaxLength": 100,
+                    }
+                ],
             },
-        )  # fmt: skip
+        )
         assert response.status_code == 204, response.text
-        definition = dv_client.get("EntityDefinitions(LogicalName='new_bankaccount')?$select=EntitySetName,PrimaryIdAttribute,PrimaryNameAttribute").json()
-        assert (definition["EntitySetName"], definition["PrimaryIdAttribute"], definition["PrimaryNameAttribute"]) == ("new_bankaccounts", "new_bankaccountid", "new_name")
+        definition = dv_client.get(
+            "EntityDefinitions(LogicalName='new_bankaccount')?$select=EntitySetName,PrimaryIdAttribute,PrimaryNameAttribute"
+        ).json()
+        assert (
+            definition["EntitySetName"],
+            definition["PrimaryIdAttribute"],
+            definition["PrimaryNameAttribute"],
+        ) == ("new_bankaccounts", "new_bankaccountid", "new_name")
         assert dv_client.post("new_bankaccounts", json={"new_name": "Checking"}).status_code == 204
-        assert dv_client.get("new_bankaccounts?$select=new_name").json()["value"][0]["new_name"] == "Checking"
+        assert (
+            dv_client.get("new_bankaccounts?$select=new_name").json()["value"][0]["new_name"]
+            == "Checking"
+        )
 
     def test_keys_listed(self, dv_client: DataverseTestClient) -> None:
         assert dv_client.get("EntityDefinitions(LogicalName='account')/Keys").json()["value"] == []
-        dv_client.post("EntityDefinitions(LogicalName='account')/Keys", json={"SchemaName": "new_acctnum", "KeyAttributes": ["accountnumber"]})
+        dv_client.post(
+            "EntityDefinitions(LogicalName='account')/Keys",
+            json={"SchemaName": "new_acctnum", "KeyAttributes": ["accountnumber"]},
+        )
         (key,) = dv_client.get("EntityDefinitions(LogicalName='account')/Keys").json()["value"]
         assert key["KeyAttributes"] == ["accountnumber"]
         assert key["EntityKeyIndexStatus"] == "Active"
@@ -149,14 +213,19 @@ class TestServiceDocuments:
         assert 'Namespace="Microsoft.Dynamics.CRM" Alias="mscrm"' in plain.text
         assert "Org.OData.Capabilities.V1.ChangeTracking" not in plain.text
         annotated = dv_client.get("$metadata?annotations=true").text
-        assert '<EntitySet Name="accounts" EntityType="mscrm.account"><Annotation Term="Org.OData.Capabilities.V1.ChangeTracking">' in annotated
+        assert (
+            '<EntitySet Name="accounts" EntityType="mscrm.account"><Annotation '
+            'Term="Org.OData.Capabilities.V1.ChangeTracking">' in annotated
+        )
 
 
 class TestFunctions:
     def test_who_am_i_both_forms(self, dv_client: DataverseTestClient) -> None:
         for path in ("WhoAmI()", "WhoAmI"):
             body = dv_client.get(path).json()
-            assert body["@odata.context"] == f"{BASE}/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse"
+            assert (
+                body["@odata.context"] == f"{BASE}/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse"
+            )
             assert body["UserId"] == str(dv_client.principal.user_id)
             assert set(body) == {"@odata.context", "BusinessUnitId", "UserId", "OrganizationId"}
 
@@ -165,5 +234,7 @@ class TestFunctions:
         body = dv_client.get("RetrieveTotalRecordCount(EntityNames=['account'])").json()
         assert body["EntityRecordCountCollection"]["Keys"] == ["account"]
         assert body["EntityRecordCountCollection"]["Values"] == [1]
-        alias = dv_client.get('RetrieveTotalRecordCount(EntityNames=@p1)?@p1=["account","contact"]').json()
+        alias = dv_client.get(
+            'RetrieveTotalRecordCount(EntityNames=@p1)?@p1=["account","contact"]'
+        ).json()
         assert alias["EntityRecordCountCollection"]["Values"] == [1, 0]

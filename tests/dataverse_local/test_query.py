@@ -32,62 +32,122 @@ class TestFilter:
         rows = values(dv_client, "contacts?$select=lastname&$filter=lastname eq 'O''Bryan'")
         assert [r["lastname"] for r in rows] == ["O'Bryan"]
 
-    def test_unterminated_literal_message(self, dv_client: DataverseTestClient, contacts: list[uuid.UUID]) -> None:
+    def test_unterminated_literal_message(
+        self, dv_client: DataverseTestClient, contacts: list[uuid.UUID]
+    ) -> None:
         response = dv_client.get("contacts?$select=lastname&$filter=lastname eq 'O'Bryan'")
         assert response.status_code == 400
-        assert response.json()["error"]["message"] == "There is an unterminated literal at position 21 in 'lastname eq 'O'Bryan''."
+        assert (
+            response.json()["error"]["message"]
+            == "There is an unterminated literal at position 21 in 'lastname eq 'O'Bryan''."
+        )
 
-    def test_strings_compare_case_insensitively(self, dv_client: DataverseTestClient, contacts: list[uuid.UUID]) -> None:
+    def test_strings_compare_case_insensitively(
+        self, dv_client: DataverseTestClient, contacts: list[uuid.UUID]
+    ) -> None:
         rows = values(dv_client, "contacts?$select=lastname&$filter=lastname eq 'SMITH'")
         assert sorted(r["lastname"] for r in rows) == ["Smith", "smith"]
 
-    def test_in_with_json_array_alias(self, dv_client: DataverseTestClient, contacts: list[uuid.UUID]) -> None:
-        url = "contacts?$select=fullname&$filter=Microsoft.Dynamics.CRM.In(PropertyName=@p1,PropertyValues=@p2)&@p1='lastname'&@p2=" + urllib.parse.quote('["OBrian","OBryan","O\'Brian","O\'Bryan"]')
+    def test_in_with_json_array_alias(
+        self, dv_client: DataverseTestClient, contacts: list[uuid.UUID]
+    ) -> None:
+        url = (
+            "contacts?$select=fullname&$filter=Microsoft.Dynamics.CRM.In(PropertyName=@p1,PropertyValues=@p2)&@p1='lastname'&@p2="
+            + urllib.parse.quote('["OBrian","OBryan","O\'Brian","O\'Bryan"]')
+        )
         rows = values(dv_client, url)
-        assert sorted(r["fullname"] for r in rows) == ["F0 OBrian", "F1 OBryan", "F2 O'Brian", "F3 O'Bryan"]
+        assert sorted(r["fullname"] for r in rows) == [
+            "F0 OBrian",
+            "F1 OBryan",
+            "F2 O'Brian",
+            "F3 O'Bryan",
+        ]
 
-    def test_single_quoted_array_with_quote_is_invalid_json(self, dv_client: DataverseTestClient, contacts: list[uuid.UUID]) -> None:
-        response = dv_client.get("contacts?$filter=Microsoft.Dynamics.CRM.In(PropertyName='lastname',PropertyValues=['O'Brian'])")
+    def test_single_quoted_array_with_quote_is_invalid_json(
+        self, dv_client: DataverseTestClient, contacts: list[uuid.UUID]
+    ) -> None:
+        response = dv_client.get(
+            "contacts?$filter=Microsoft.Dynamics.CRM.In(PropertyName='lastname',PropertyValues=['O'Brian'])"
+        )
         assert response.status_code == 400
-        assert response.json()["error"]["message"].startswith("Invalid JSON. A comma character ',' was expected in scope 'Array'")
+        assert response.json()["error"]["message"].startswith(
+            "Invalid JSON. A comma character ',' was expected in scope 'Array'"
+        )
 
-    def test_between_microsoft_example(self, dv_store: Store, dv_client: DataverseTestClient) -> None:
+    def test_between_microsoft_example(
+        self, dv_store: Store, dv_client: DataverseTestClient
+    ) -> None:
         for n in (4, 5, 100, 2000, 2001):
-            dv_store.insert("account", {"name": f"A{n}", "numberofemployees": n}, as_user=dv_client.principal.user_id)
-        rows = values(dv_client, 'accounts?$select=name,numberofemployees&$filter=Microsoft.Dynamics.CRM.Between(PropertyName=\'numberofemployees\',PropertyValues=["5","2000"])')
+            dv_store.insert(
+                "account",
+                {"name": f"A{n}", "numberofemployees": n},
+                as_user=dv_client.principal.user_id,
+            )
+        rows = values(
+            dv_client,
+            'accounts?$select=name,numberofemployees&$filter=Microsoft.Dynamics.CRM.Between(PropertyName=\'numberofemployees\',PropertyValues=["5","2000"])',
+        )
         assert sorted(r["numberofemployees"] for r in rows) == [5, 100, 2000]
 
     def test_last_x_hours(self, dv_client: DataverseTestClient, contacts: list[uuid.UUID]) -> None:
-        rows = values(dv_client, "contacts?$select=lastname&$filter=Microsoft.Dynamics.CRM.LastXHours(PropertyName=@p1,PropertyValue=@p2)&@p1='modifiedon'&@p2=12")
+        rows = values(
+            dv_client,
+            "contacts?$select=lastname&$filter=Microsoft.Dynamics.CRM.LastXHours(PropertyName=@p1,PropertyValue=@p2)&@p1='modifiedon'&@p2=12",
+        )
         assert len(rows) == 7
 
     def test_query_functions_cannot_be_negated(self, dv_client: DataverseTestClient) -> None:
-        response = dv_client.get("accounts?$filter=not Microsoft.Dynamics.CRM.Last7Days(PropertyName='modifiedon')")
+        response = dv_client.get(
+            "accounts?$filter=not Microsoft.Dynamics.CRM.Last7Days(PropertyName='modifiedon')"
+        )
         assert response.status_code == 400
-        assert response.json()["error"]["message"] == "Not operator along with the Custom Named Condition operators is not allowed"
+        assert (
+            response.json()["error"]["message"]
+            == "Not operator along with the Custom Named Condition operators is not allowed"
+        )
 
-    def test_contains_startswith_endswith_and_wildcards(self, dv_client: DataverseTestClient, contacts: list[uuid.UUID]) -> None:
+    def test_contains_startswith_endswith_and_wildcards(
+        self, dv_client: DataverseTestClient, contacts: list[uuid.UUID]
+    ) -> None:
         assert len(values(dv_client, "contacts?$filter=contains(lastname,'bry')")) == 2
         assert len(values(dv_client, "contacts?$filter=startswith(lastname,'o''')")) == 2
         assert len(values(dv_client, "contacts?$filter=endswith(lastname,'ITH')")) == 2
-        assert len(values(dv_client, "contacts?$filter=contains(lastname,'o_br')")) == 2  # `_` is a wildcard
+        assert (
+            len(values(dv_client, "contacts?$filter=contains(lastname,'o_br')")) == 2
+        )  # `_` is a wildcard
 
     def test_null_checks_and_logic(self, dv_client: DataverseTestClient, dv_store: Store) -> None:
         user = dv_client.principal.user_id
         dv_store.insert("account", {"name": "Rich", "revenue": 10}, as_user=user)
         dv_store.insert("account", {"name": "Unknown"}, as_user=user)
-        assert [r["name"] for r in values(dv_client, "accounts?$filter=revenue ne null")] == ["Rich"]
-        assert [r["name"] for r in values(dv_client, "accounts?$filter=revenue eq null and (statecode eq 0 or statecode eq 1)")] == ["Unknown"]
+        assert [r["name"] for r in values(dv_client, "accounts?$filter=revenue ne null")] == [
+            "Rich"
+        ]
+        assert [
+            r["name"]
+            for r in values(
+                dv_client, "accounts?$filter=revenue eq null and (statecode eq 0 or statecode eq 1)"
+            )
+        ] == ["Unknown"]
 
-    def test_lookup_value_filter_with_bare_and_quoted_guid(self, dv_client: DataverseTestClient, contacts: list[uuid.UUID]) -> None:
+    def test_lookup_value_filter_with_bare_and_quoted_guid(
+        self, dv_client: DataverseTestClient, contacts: list[uuid.UUID]
+    ) -> None:
         user = dv_client.principal.user_id
         assert len(values(dv_client, f"contacts?$filter=_ownerid_value eq {user}")) == 7
         assert len(values(dv_client, f"contacts?$filter=_ownerid_value eq '{user}'")) == 7
         assert values(dv_client, f"contacts?$filter=_ownerid_value eq {uuid.uuid4()}") == []
 
-    def test_navigation_path_filter(self, dv_client: DataverseTestClient, contacts: list[uuid.UUID]) -> None:
-        dv_client.post("accounts", json={"name": "A", "primarycontactid@odata.bind": f"/contacts({contacts[4]})"})
-        rows = values(dv_client, "accounts?$select=name&$filter=primarycontactid/fullname eq 'f4 smith'")
+    def test_navigation_path_filter(
+        self, dv_client: DataverseTestClient, contacts: list[uuid.UUID]
+    ) -> None:
+        dv_client.post(
+            "accounts",
+            json={"name": "A", "primarycontactid@odata.bind": f"/contacts({contacts[4]})"},
+        )
+        rows = values(
+            dv_client, "accounts?$select=name&$filter=primarycontactid/fullname eq 'f4 smith'"
+        )
         assert [r["name"] for r in rows] == ["A"]
 
     def test_unknown_column_in_filter(self, dv_client: DataverseTestClient) -> None:
@@ -101,12 +161,18 @@ class TestFilter:
 
 
 class TestOrderTopCount:
-    def test_orderby_and_top(self, dv_client: DataverseTestClient, contacts: list[uuid.UUID]) -> None:
-        rows = values(dv_client, "contacts?$select=lastname&$orderby=lastname desc,firstname asc&$top=3")
+    def test_orderby_and_top(
+        self, dv_client: DataverseTestClient, contacts: list[uuid.UUID]
+    ) -> None:
+        rows = values(
+            dv_client, "contacts?$select=lastname&$orderby=lastname desc,firstname asc&$top=3"
+        )
         # Case-insensitive sort: the two Smiths tie and fall back to firstname (F4 before F5).
         assert [r["lastname"] for r in rows] == ["Smith", "smith", "OBryan"]
 
-    def test_count_true_and_count_segment(self, dv_client: DataverseTestClient, contacts: list[uuid.UUID]) -> None:
+    def test_count_true_and_count_segment(
+        self, dv_client: DataverseTestClient, contacts: list[uuid.UUID]
+    ) -> None:
         body = dv_client.get("contacts?$select=lastname&$count=true&$top=2").json()
         assert body["@odata.count"] == 7
         response = dv_client.get("contacts/$count")
@@ -114,8 +180,10 @@ class TestOrderTopCount:
         assert response.headers["Content-Type"].startswith("text/plain")
         assert response.text == "7"
 
-    def test_total_record_count_annotations(self, dv_client: DataverseTestClient, contacts: list[uuid.UUID]) -> None:
-        prefer = 'odata.include-annotations="Microsoft.Dynamics.CRM.totalrecordcount,Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"'
+    def test_total_record_count_annotations(
+        self, dv_client: DataverseTestClient, contacts: list[uuid.UUID]
+    ) -> None:
+        prefer = 'odata.include-annotations="Microsoft.Dynamics.CRM.totalrecordcount,Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"'  # noqa: E501 - Microsoft's exact URL
         body = dv_client.get("contacts?$count=true", headers={"Prefer": prefer}).json()
         assert body["@Microsoft.Dynamics.CRM.totalrecordcount"] == 7
         assert body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] is False
@@ -124,8 +192,14 @@ class TestOrderTopCount:
 
 
 class TestPaging:
-    def test_maxpagesize_pages_with_opaque_skiptoken(self, dv_store: Store, dv_client: DataverseTestClient) -> None:
-        ids = dv_store.bulk_insert("account", [{"name": f"A{i:03d}"} for i in range(25)], as_user=dv_client.principal.user_id)
+    def test_maxpagesize_pages_with_opaque_skiptoken(
+        self, dv_store: Store, dv_client: DataverseTestClient
+    ) -> None:
+        ids = dv_store.bulk_insert(
+            "account",
+            [{"name": f"A{i:03d}"} for i in range(25)],
+            as_user=dv_client.principal.user_id,
+        )
         seen: list[str] = []
         url: str | None = "accounts?$select=name&$orderby=name desc"
         pages = 0
@@ -143,15 +217,22 @@ class TestPaging:
         assert seen == [f"A{i:03d}" for i in reversed(range(25))]
         assert len(ids) == 25
 
-    def test_top_ignored_with_maxpagesize(self, dv_store: Store, dv_client: DataverseTestClient) -> None:
-        dv_store.bulk_insert("account", [{"name": f"A{i}"} for i in range(6)], as_user=dv_client.principal.user_id)
+    def test_top_ignored_with_maxpagesize(
+        self, dv_store: Store, dv_client: DataverseTestClient
+    ) -> None:
+        dv_store.bulk_insert(
+            "account", [{"name": f"A{i}"} for i in range(6)], as_user=dv_client.principal.user_id
+        )
         body = dv_client.get("accounts?$top=2", headers={"Prefer": "odata.maxpagesize=5"}).json()
         assert len(body["value"]) == 5
         assert "@odata.nextLink" in body
         top = dv_client.get("accounts?$top=2").json()
-        assert len(top["value"]) == 2 and "@odata.nextLink" not in top
+        assert len(top["value"]) == 2
+        assert "@odata.nextLink" not in top
 
-    def test_paging_by_nullable_column(self, dv_store: Store, dv_client: DataverseTestClient) -> None:
+    def test_paging_by_nullable_column(
+        self, dv_store: Store, dv_client: DataverseTestClient
+    ) -> None:
         rows = [{"name": f"A{i}", "revenue": (i if i % 3 else None)} for i in range(12)]
         dv_store.bulk_insert("account", rows, as_user=dv_client.principal.user_id)
         for direction in ("asc", "desc"):
@@ -168,21 +249,37 @@ class TestPaging:
         response = dv_client.get("accounts", headers={"Prefer": "odata.maxpagesize=9000"})
         assert response.headers["Preference-Applied"] == "odata.maxpagesize=5000"
 
-    def test_multiple_prefer_headers_are_all_applied(self, dv_client: DataverseTestClient, contacts: list[uuid.UUID]) -> None:
+    def test_multiple_prefer_headers_are_all_applied(
+        self, dv_client: DataverseTestClient, contacts: list[uuid.UUID]
+    ) -> None:
         response = dv_client.get(
             "contacts?$select=lastname",
-            headers=[("Prefer", "odata.maxpagesize=3"), ("Prefer", 'odata.include-annotations="*"')],
+            headers=[
+                ("Prefer", "odata.maxpagesize=3"),
+                ("Prefer", 'odata.include-annotations="*"'),
+            ],
         )
         applied = response.headers["Preference-Applied"]
-        assert "odata.maxpagesize=3" in applied and 'odata.include-annotations="*"' in applied
+        assert "odata.maxpagesize=3" in applied
+        assert 'odata.include-annotations="*"' in applied
 
 
 class TestExpandAndAnnotations:
     def test_expand_single_and_collection(self, dv_client: DataverseTestClient) -> None:
-        contact = dv_client.post("contacts", json={"firstname": "Yvonne", "lastname": "McKay"}).headers["OData-EntityId"]
-        account = dv_client.post("accounts", json={"name": "A", "primarycontactid@odata.bind": contact}).headers["OData-EntityId"]
+        contact = dv_client.post(
+            "contacts", json={"firstname": "Yvonne", "lastname": "McKay"}
+        ).headers["OData-EntityId"]
+        account = dv_client.post(
+            "accounts", json={"name": "A", "primarycontactid@odata.bind": contact}
+        ).headers["OData-EntityId"]
         account_id = account.rsplit("(", 1)[1].rstrip(")")
-        dv_client.post("tasks", json={"subject": "T1", "regardingobjectid_account_task@odata.bind": f"/accounts({account_id})"})
+        dv_client.post(
+            "tasks",
+            json={
+                "subject": "T1",
+                "regardingobjectid_account_task@odata.bind": f"/accounts({account_id})",
+            },
+        )
         body = dv_client.get(
             f"accounts({account_id})?$select=name&$expand=primarycontactid($select=fullname),Account_Tasks($select=subject)"
         ).json()
@@ -195,18 +292,29 @@ class TestExpandAndAnnotations:
         dv_client.post("accounts", json={"name": "A"})
         response = dv_client.get("accounts?$expand=Account_Tasks/$ref")
         assert response.status_code == 400
-        assert response.json()["error"] == {"code": "0x80060888", "message": "Expand with $ref is only supported on lookup type navigation property."}
+        assert response.json()["error"] == {
+            "code": "0x80060888",
+            "message": "Expand with $ref is only supported on lookup type navigation property.",
+        }
 
     def test_formatted_values_microsoft_examples(self, dv_client: DataverseTestClient) -> None:
         dv_client.post("accounts", json={"name": "A", "revenue": 20000, "customertypecode": 1})
         response = dv_client.get(
             "accounts?$select=name,revenue,customertypecode,statecode",
-            headers={"Prefer": 'odata.include-annotations="OData.Community.Display.V1.FormattedValue"'},
+            headers={
+                "Prefer": 'odata.include-annotations="OData.Community.Display.V1.FormattedValue"'
+            },
         )
-        assert response.headers["Preference-Applied"] == 'odata.include-annotations="OData.Community.Display.V1.FormattedValue"'
+        assert (
+            response.headers["Preference-Applied"]
+            == 'odata.include-annotations="OData.Community.Display.V1.FormattedValue"'
+        )
         row = response.json()["value"][0]
         assert row["revenue@OData.Community.Display.V1.FormattedValue"] == "$20,000.00"
         assert row["customertypecode@OData.Community.Display.V1.FormattedValue"] == "Competitor"
         assert row["statecode@OData.Community.Display.V1.FormattedValue"] == "Active"
         keys = list(row)
-        assert keys.index("revenue@OData.Community.Display.V1.FormattedValue") == keys.index("revenue") - 1
+        assert (
+            keys.index("revenue@OData.Community.Display.V1.FormattedValue")
+            == keys.index("revenue") - 1
+        )

@@ -15,12 +15,18 @@ class TestStore:
     def test_insert_get_count(self, dv_store: Store) -> None:
         user = uuid.uuid4()
         account = dv_store.insert("account", {"name": "Contoso", "revenue": 12.5}, as_user=user)
-        contact = dv_store.insert("contact", {"firstname": "Ada", "lastname": "L", "parentcustomerid": ("account", account)}, as_user=user)
+        contact = dv_store.insert(
+            "contact",
+            {"firstname": "Ada", "lastname": "L", "parentcustomerid": ("account", account)},
+            as_user=user,
+        )
         row = dv_store.get("contact", contact)
         assert row is not None
         assert row["fullname"] == "Ada L"
-        assert row["parentcustomerid"] == account and row["parentcustomerid@type"] == "account"
-        assert row["ownerid"] == user and row["createdby"] == user
+        assert row["parentcustomerid"] == account
+        assert row["parentcustomerid@type"] == "account"
+        assert row["ownerid"] == user
+        assert row["createdby"] == user
         assert dv_store.count("contact") == 1
         assert dv_store.get("contact", uuid.uuid4()) is None
 
@@ -28,21 +34,30 @@ class TestStore:
         user = uuid.uuid4()
         a = dv_store.get("account", dv_store.insert("account", {"name": "a"}, as_user=user))
         c = dv_store.get("contact", dv_store.insert("contact", {"lastname": "c"}, as_user=user))
-        assert a is not None and c is not None
+        assert a is not None
+        assert c is not None
         assert c["versionnumber"] > a["versionnumber"]
 
     def test_find_systemuser(self, dv_store: Store) -> None:
         oid, app = uuid.uuid4(), uuid.uuid4()
         user_id = dv_store.insert(
             "systemuser",
-            {"firstname": "App", "lastname": "User", "internalemailaddress": "a@x", "domainname": "a@x",
-             "azureactivedirectoryobjectid": oid, "applicationid": app},
+            {
+                "firstname": "App",
+                "lastname": "User",
+                "internalemailaddress": "a@x",
+                "domainname": "a@x",
+                "azureactivedirectoryobjectid": oid,
+                "applicationid": app,
+            },
             as_user=uuid.uuid4(),
-        )  # fmt: skip
+        )
         by_oid = dv_store.find_systemuser(aad_object_id=str(oid).upper())
-        assert by_oid is not None and by_oid["systemuserid"] == user_id
+        assert by_oid is not None
+        assert by_oid["systemuserid"] == user_id
         by_app = dv_store.find_systemuser(application_id=str(app))
-        assert by_app is not None and by_app["fullname"] == "App User"
+        assert by_app is not None
+        assert by_app["fullname"] == "App User"
         assert dv_store.find_systemuser(systemuserid=uuid.uuid4()) is None
         with pytest.raises(ValueError, match="needs aad_object_id"):
             dv_store.find_systemuser()
@@ -59,7 +74,9 @@ class TestStore:
             store.set_change_tracking(conn, "activityparty", True)
         store.engine.dispose()
         again = Store.open(url)
-        assert again.catalogue.tables["account"].keys == [AlternateKey("new_num", ("accountnumber",))]
+        assert again.catalogue.tables["account"].keys == [
+            AlternateKey("new_num", ("accountnumber",))
+        ]
         assert again.catalogue.tables["activityparty"].change_tracking is True
         again.engine.dispose()
 
@@ -70,17 +87,35 @@ class TestStore:
                 f"EXPLAIN QUERY PLAN SELECT * FROM {sql.name} WHERE lower(name) = 'x'"
             ).all()
             owner_plan = conn.exec_driver_sql(
-                f"EXPLAIN QUERY PLAN SELECT * FROM {sql.name} WHERE ownerid = 'x' ORDER BY accountid LIMIT 10"
+                f"EXPLAIN QUERY PLAN SELECT * FROM {sql.name} WHERE ownerid = 'x' ORDER BY "
+                "accountid LIMIT 10"
             ).all()
         assert "ix_account_name_lower" in str(plan)
         assert "ix_account_ownerid" in str(owner_plan)
 
     def test_catalogue_has_the_spec_tables(self) -> None:
         tables = standard_tables()
-        assert {"account", "contact", "lead", "opportunity", "systemuser", "businessunit", "team",
-                "transactioncurrency", "product", "task", "appointment", "phonecall", "email",
-                "activityparty", "organization"} <= set(tables)  # fmt: skip
+        assert {
+            "account",
+            "contact",
+            "lead",
+            "opportunity",
+            "systemuser",
+            "businessunit",
+            "team",
+            "transactioncurrency",
+            "product",
+            "task",
+            "appointment",
+            "phonecall",
+            "email",
+            "activityparty",
+            "organization",
+        } <= set(tables)
         assert tables["account"].attributes["name"].max_length == 160
-        assert tables["contact"].navigation_properties()["parentcustomerid_contact"].target == "contact"
+        assert (
+            tables["contact"].navigation_properties()["parentcustomerid_contact"].target
+            == "contact"
+        )
         assert "regardingobjectid_account_task" in tables["task"].navigation_properties()
         assert tables["opportunity"].attributes["estimatedclosedate"].date_only

@@ -41,7 +41,8 @@ def _boundary(content_type: str | None) -> str:
     match = _BOUNDARY.search(content_type or "")
     if not match:
         raise errors.bad_request(
-            "The $batch request needs Content-Type: multipart/mixed;boundary=batch_<id>.", "0x80060888"
+            "The $batch request needs Content-Type: multipart/mixed;boundary=batch_<id>.",
+            "0x80060888",
         )
     return match.group(1)
 
@@ -87,7 +88,9 @@ def _parse_request(chunk: bytes) -> Part:
         raise errors.bad_request("A $batch part has no request line.", "0x80060888")
     words = request_lines[0].split(" ")
     if len(words) < 2:
-        raise errors.bad_request(f"Invalid request line in $batch: '{request_lines[0]}'.", "0x80060888")
+        raise errors.bad_request(
+            f"Invalid request line in $batch: '{request_lines[0]}'.", "0x80060888"
+        )
     return Part(
         headers=_headers(request_lines[1:]),
         method=words[0].upper(),
@@ -108,7 +111,9 @@ def parse(body: bytes, content_type: str | None) -> list[Part | ChangeSet]:
             for sub in _split(inner, _boundary(headers.get("Content-Type"))):
                 part = _parse_request(sub)
                 if part.method == "GET":
-                    raise errors.bad_request("GET requests are not allowed inside a change set.", "0x80060888")
+                    raise errors.bad_request(
+                        "GET requests are not allowed inside a change set.", "0x80060888"
+                    )
                 changeset.parts.append(part)
             items.append(changeset)
         else:
@@ -123,19 +128,24 @@ def _count(items: list[Part | ChangeSet]) -> int:
 # ---- execution ------------------------------------------------------------------------------
 
 
-def _resolve_url(call: Call, url: str, refs: dict[str, str]) -> tuple[str, str]:
+def _resolve_url(url: str, refs: dict[str, str]) -> tuple[str, str]:
     """Inner URL (absolute, root-relative, relative or `$n…`) → (path, query string)."""
     match = _REF.match(url.split("?", 1)[0])
     if match:
         target = refs.get(match.group(1))
         if target is None:
             raise errors.bad_request(
-                f"Content-ID Reference: '${match.group(1)}' does not exist in the batch context.", "0x0"
+                f"Content-ID Reference: '${match.group(1)}' does not exist in the batch context.",
+                "0x0",
             )
         url = target + (match.group(2) or "") + (("?" + url.split("?", 1)[1]) if "?" in url else "")
     path, _, query = url.partition("?")
     if "/api/data/" in path:
-        path = path.split("/api/data/", 1)[1].split("/", 1)[1] if "/" in path.split("/api/data/", 1)[1] else ""
+        path = (
+            path.split("/api/data/", 1)[1].split("/", 1)[1]
+            if "/" in path.split("/api/data/", 1)[1]
+            else ""
+        )
     return path.lstrip("/"), query
 
 
@@ -154,7 +164,9 @@ def _resolve_body(body: bytes, refs: dict[str, str]) -> bytes:
                 target = refs.get(match.group(1))
                 if target is None:
                     raise errors.bad_request(
-                        f"Content-ID Reference: '${match.group(1)}' does not exist in the batch context.", "0x0"
+                        f"Content-ID Reference: '${match.group(1)}' does not exist in the "
+                        "batch context.",
+                        "0x0",
                     )
                 return target + (match.group(2) or "")
             return value
@@ -168,17 +180,25 @@ def _resolve_body(body: bytes, refs: dict[str, str]) -> bytes:
 
 
 def _run_part(call: Call, part: Part, refs: dict[str, str]) -> Reply:
-    from gtmsync.dataverse_local.webapi import dispatch
     import urllib.parse
 
+    from gtmsync.dataverse_local.webapi import dispatch
+
     try:
-        path, query = _resolve_url(call, part.url, refs)
+        path, query = _resolve_url(part.url, refs)
         inner = Call(
-            store=call.store, conn=call.conn, principal=call.principal, settings=call.settings,
-            service_root=call.service_root, method=part.method, path=urllib.parse.unquote(path),
+            store=call.store,
+            conn=call.conn,
+            principal=call.principal,
+            settings=call.settings,
+            service_root=call.service_root,
+            method=part.method,
+            path=urllib.parse.unquote(path),
             query=dict(urllib.parse.parse_qsl(query, keep_blank_values=True)),
-            headers=part.headers, body=_resolve_body(part.body, refs), in_batch=True,
-        )  # fmt: skip
+            headers=part.headers,
+            body=_resolve_body(part.body, refs),
+            in_batch=True,
+        )
         if inner.path.strip("/") == "$batch":
             raise errors.bad_request("Nested $batch requests are not supported.", "0x80060888")
         reply = dispatch(inner)
@@ -243,7 +263,9 @@ def execute(call: Call) -> Reply:
     return Reply(outer_status, headers, "\r\n".join(out).encode())
 
 
-def _run_changeset(call: Call, changeset: ChangeSet, refs: dict[str, str], out: list[str]) -> Reply | None:
+def _run_changeset(
+    call: Call, changeset: ChangeSet, refs: dict[str, str], out: list[str]
+) -> Reply | None:
     """All-or-nothing; on failure the change set answers with the one failing response."""
     savepoint = call.conn.begin_nested()
     local_refs = dict(refs)

@@ -17,7 +17,7 @@ from gtmsync.dataverse_local.schema import Table
 ACTIONS = frozenset({"CreateMultiple", "UpdateMultiple", "UpsertMultiple"})
 
 
-def _targets(call: Call, table: Table) -> list[Mapping[str, Any]]:
+def _targets(call: Call, table: Table) -> list[Mapping[Any, Any]]:
     body = call.json_body()
     targets = body.get("Targets") if isinstance(body, Mapping) else None
     if not isinstance(targets, list) or not targets:
@@ -47,7 +47,9 @@ def execute(call: Call, table: Table, action: str) -> Reply:
         return Reply.json(
             200,
             {
-                "@odata.context": f"{call.service_root}/$metadata#Microsoft.Dynamics.CRM.CreateMultipleResponse",
+                "@odata.context": call.metadata_url(
+                    "Microsoft.Dynamics.CRM.CreateMultipleResponse"
+                ),
                 "Ids": ids,
             },
         )

@@ -60,7 +60,8 @@ def _check(call: Call, table: Table) -> None:
 def _delta_link(call: Call, table: Table, version: int, now: dt.datetime) -> str:
     params = {k: v for k, v in call.query.items() if k.startswith("$select")}
     params["$deltatoken"] = make_token(version, now)
-    return f"{call.service_root}/{table.entity_set}?{urllib.parse.urlencode(params, quote_via=urllib.parse.quote, safe='$,')}"
+    encoded = urllib.parse.urlencode(params, quote_via=urllib.parse.quote, safe="$,")
+    return f"{call.service_root}/{table.entity_set}?{encoded}"
 
 
 def read(call: Call, table: Table) -> Reply:
@@ -73,12 +74,15 @@ def read(call: Call, table: Table) -> Reply:
     headers = {"Preference-Applied": "odata.track-changes"}
     token = call.query.get("$deltatoken")
     if token is None:
-        return _initial(call, table, opts, size, serializer, headers, now)
+        return _initial(
+            call, table=table, opts=opts, size=size, serializer=serializer, headers=headers, now=now
+        )
     since, issued = parse_token(token)
     if now - issued > dt.timedelta(days=call.settings.change_tracking_expiry_days):
         raise errors.bad_request(
             f"The delta token has expired: changes are kept for "
-            f"{call.settings.change_tracking_expiry_days} days (organization.expirechangetrackingindays). "
+            f"{call.settings.change_tracking_expiry_days} days "
+            "(organization.expirechangetrackingindays). "
             "Run a full synchronisation with Prefer: odata.track-changes to get a new delta link.",
             "0x80040203",
         )
@@ -94,10 +98,12 @@ def read(call: Call, table: Table) -> Reply:
     ts = call.store.tombstones
     deletes = list(
         call.conn.execute(
-            sa.select(ts).where(ts.c.table_name == table.name, ts.c.version > since)
-            .order_by(ts.c.version).limit(size + 1)
+            sa.select(ts)
+            .where(ts.c.table_name == table.name, ts.c.version > since)
+            .order_by(ts.c.version)
+            .limit(size + 1)
         ).mappings()
-    )  # fmt: skip
+    )
     merged: list[tuple[int, str, Any]] = sorted(
         [(int(r["versionnumber"]), "row", r) for r in upserts]
         + [(int(d["version"]), "deleted", d) for d in deletes],
@@ -107,7 +113,7 @@ def read(call: Call, table: Table) -> Reply:
     merged = merged[:size]
     serializer.preload_names([r for _, kind, r in merged if kind == "row"])
     rows = [serializer.row(r) for _, kind, r in merged if kind == "row"]
-    deleted_context = f"{call.service_root}/$metadata#{table.entity_set}/$deletedEntity"
+    deleted_context = call.metadata_url(f"{table.entity_set}/$deletedEntity")
     removed = [
         {"@odata.context": deleted_context, "id": d["record_id"], "reason": "deleted"}
         for _, kind, d in merged
@@ -126,6 +132,7 @@ def read(call: Call, table: Table) -> Reply:
 
 def _initial(
     call: Call,
+    *,
     table: Table,
     opts: Any,
     size: int,

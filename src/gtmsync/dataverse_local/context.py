@@ -91,6 +91,10 @@ class Call:
     def __post_init__(self) -> None:
         self.prefer = split_prefer(self.headers.get_all("Prefer"))
 
+    def metadata_url(self, fragment: str) -> str:
+        """An `@odata.context` value: `<service root>/$metadata#<fragment>`."""
+        return f"{self.service_root}/$metadata#{fragment}"
+
     def json_body(self) -> Any:
         if not self.body.strip():
             raise errors.bad_request("A request body is required.", "0x80048d19")

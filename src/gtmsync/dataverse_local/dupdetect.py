@@ -29,7 +29,7 @@ def requested(call: Call) -> bool:
     return value is not None and value.strip().lower() == "false"
 
 
-def check(call: Call, table: Table, row: Mapping[str, Any], existing_id: str | None) -> None:
+def check(call: Call, table: Table, row: Mapping[Any, Any], existing_id: str | None) -> None:
     """Raise `DuplicateRecordsFound` when an active rule matches another row."""
     if not requested(call) or not call.settings.duplicate_detection_enabled:
         return

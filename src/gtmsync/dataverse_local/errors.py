@@ -34,9 +34,7 @@ def not_found(table: str, record_id: uuid.UUID | str) -> DataverseLocalError:
 
 
 def resource_not_found(path: str) -> DataverseLocalError:
-    return DataverseLocalError(
-        404, "0x80060888", f"Resource not found for the segment '{path}'."
-    )
+    return DataverseLocalError(404, "0x80060888", f"Resource not found for the segment '{path}'.")
 
 
 def bad_request(message: str, code: str = "0x80060888") -> DataverseLocalError:
@@ -98,7 +96,7 @@ def record_exists() -> DataverseLocalError:
     )
 
 
-def duplicate_key(table: str, key_name: str, attributes: list[str]) -> DataverseLocalError:
+def duplicate_key(key_name: str, attributes: list[str]) -> DataverseLocalError:
     return DataverseLocalError(
         412,
         "0x80060892",
@@ -109,9 +107,7 @@ def duplicate_key(table: str, key_name: str, attributes: list[str]) -> Dataverse
 
 
 def duplicate_record() -> DataverseLocalError:
-    return DataverseLocalError(
-        412, "0x80040237", "Cannot insert duplicate key."
-    )
+    return DataverseLocalError(412, "0x80040237", "Cannot insert duplicate key.")
 
 
 def invalid_key(table: str) -> DataverseLocalError:

@@ -41,7 +41,7 @@ def who_am_i(call: Call) -> Reply:
     return Reply.json(
         200,
         {
-            "@odata.context": f"{call.service_root}/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse",
+            "@odata.context": call.metadata_url("Microsoft.Dynamics.CRM.WhoAmIResponse"),
             "BusinessUnitId": str(business_unit_of(call, user)),
             "UserId": str(user),
             "OrganizationId": str(call.store.organization_id),
@@ -64,7 +64,8 @@ def retrieve_total_record_count(call: Call, args: str) -> Reply:
     name, _, value = args.partition("=")
     if name.strip() != "EntityNames" or not value:
         raise errors.bad_request(
-            "RetrieveTotalRecordCount needs EntityNames, e.g. RetrieveTotalRecordCount(EntityNames=['account']).",
+            "RetrieveTotalRecordCount needs EntityNames, e.g. "
+            "RetrieveTotalRecordCount(EntityNames=['account']).",
             "0x80040203",
         )
     value = value.strip()
@@ -90,7 +91,9 @@ def retrieve_total_record_count(call: Call, args: str) -> Reply:
     return Reply.json(
         200,
         {
-            "@odata.context": f"{call.service_root}/$metadata#Microsoft.Dynamics.CRM.RetrieveTotalRecordCountResponse",
+            "@odata.context": call.metadata_url(
+                "Microsoft.Dynamics.CRM.RetrieveTotalRecordCountResponse"
+            ),
             "EntityRecordCountCollection": {
                 "Count": len(names),
                 "IsReadOnly": False,

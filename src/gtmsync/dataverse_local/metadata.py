@@ -23,33 +23,69 @@ from gtmsync.dataverse_local.schema import AlternateKey, Attribute, Option, Tabl
 NS = "Microsoft.Dynamics.CRM"
 _ENUM = re.compile(r"Microsoft\.Dynamics\.CRM\.\w+'(\w+)'")
 _TYPE_NAMES = {
-    "String": "StringAttributeMetadata", "Memo": "MemoAttributeMetadata",
-    "Integer": "IntegerAttributeMetadata", "BigInt": "BigIntAttributeMetadata",
-    "Decimal": "DecimalAttributeMetadata", "Double": "DoubleAttributeMetadata",
-    "Money": "MoneyAttributeMetadata", "Boolean": "BooleanAttributeMetadata",
-    "DateTime": "DateTimeAttributeMetadata", "Picklist": "PicklistAttributeMetadata",
-    "State": "StateAttributeMetadata", "Status": "StatusAttributeMetadata",
-    "Lookup": "LookupAttributeMetadata", "Owner": "LookupAttributeMetadata",
-    "Customer": "LookupAttributeMetadata", "Uniqueidentifier": "UniqueIdentifierAttributeMetadata",
-    "EntityName": "EntityNameAttributeMetadata", "MultiSelectPicklist": "MultiSelectPicklistAttributeMetadata",
-}  # fmt: skip
-_CREATABLE = {v: k for k, v in _TYPE_NAMES.items() if k in {
-    "String", "Memo", "Integer", "Decimal", "Double", "Money", "Boolean", "DateTime", "Picklist", "BigInt",
-}}  # fmt: skip
+    "String": "StringAttributeMetadata",
+    "Memo": "MemoAttributeMetadata",
+    "Integer": "IntegerAttributeMetadata",
+    "BigInt": "BigIntAttributeMetadata",
+    "Decimal": "DecimalAttributeMetadata",
+    "Double": "DoubleAttributeMetadata",
+    "Money": "MoneyAttributeMetadata",
+    "Boolean": "BooleanAttributeMetadata",
+    "DateTime": "DateTimeAttributeMetadata",
+    "Picklist": "PicklistAttributeMetadata",
+    "State": "StateAttributeMetadata",
+    "Status": "StatusAttributeMetadata",
+    "Lookup": "LookupAttributeMetadata",
+    "Owner": "LookupAttributeMetadata",
+    "Customer": "LookupAttributeMetadata",
+    "Uniqueidentifier": "UniqueIdentifierAttributeMetadata",
+    "EntityName": "EntityNameAttributeMetadata",
+    "MultiSelectPicklist": "MultiSelectPicklistAttributeMetadata",
+}
+_CREATABLE = {
+    v: k
+    for k, v in _TYPE_NAMES.items()
+    if k
+    in {
+        "String",
+        "Memo",
+        "Integer",
+        "Decimal",
+        "Double",
+        "Money",
+        "Boolean",
+        "DateTime",
+        "Picklist",
+        "BigInt",
+    }
+}
 _EDM = {
-    "String": "Edm.String", "Memo": "Edm.String", "EntityName": "Edm.String",
-    "Integer": "Edm.Int32", "Picklist": "Edm.Int32", "State": "Edm.Int32", "Status": "Edm.Int32",
-    "BigInt": "Edm.Int64", "Decimal": "Edm.Decimal", "Money": "Edm.Decimal", "Double": "Edm.Double",
-    "Boolean": "Edm.Boolean", "DateTime": "Edm.DateTimeOffset", "Uniqueidentifier": "Edm.Guid",
+    "String": "Edm.String",
+    "Memo": "Edm.String",
+    "EntityName": "Edm.String",
+    "Integer": "Edm.Int32",
+    "Picklist": "Edm.Int32",
+    "State": "Edm.Int32",
+    "Status": "Edm.Int32",
+    "BigInt": "Edm.Int64",
+    "Decimal": "Edm.Decimal",
+    "Money": "Edm.Decimal",
+    "Double": "Edm.Double",
+    "Boolean": "Edm.Boolean",
+    "DateTime": "Edm.DateTimeOffset",
+    "Uniqueidentifier": "Edm.Guid",
     "MultiSelectPicklist": "Edm.String",
-}  # fmt: skip
+}
 
 
 def label(text: str, *parts: str) -> dict[str, Any]:
     localized = {
-        "Label": text, "LanguageCode": 1033, "IsManaged": True,
-        "MetadataId": str(metadata_id("label", *parts)), "HasChanged": None,
-    }  # fmt: skip
+        "Label": text,
+        "LanguageCode": 1033,
+        "IsManaged": True,
+        "MetadataId": str(metadata_id("label", *parts)),
+        "HasChanged": None,
+    }
     return {"LocalizedLabels": [localized], "UserLocalizedLabel": localized}
 
 
@@ -79,7 +115,11 @@ def entity_json(table: Table) -> dict[str, Any]:
         "IsCustomEntity": table.custom,
         "IsActivity": table.is_activity,
         "ChangeTrackingEnabled": table.change_tracking,
-        "CanChangeTrackingBeEnabled": {"Value": True, "CanBeChanged": True, "ManagedPropertyLogicalName": "canchangetrackingbeenabled"},
+        "CanChangeTrackingBeEnabled": {
+            "Value": True,
+            "CanBeChanged": True,
+            "ManagedPropertyLogicalName": "canchangetrackingbeenabled",
+        },
         "IsOptimisticConcurrencyEnabled": True,
         "DisplayName": label(table.display_name, table.name),
         "DisplayCollectionName": label(table.display_name + "s", table.name, "collection"),
@@ -121,7 +161,11 @@ def attribute_json(table: Table, attr: Attribute) -> dict[str, Any]:
         "EntityLogicalName": table.name,
         "AttributeType": attr.type,
         "AttributeTypeName": {"Value": f"{attr.type}Type"},
-        "RequiredLevel": {"Value": attr.required, "CanBeChanged": True, "ManagedPropertyLogicalName": "canmodifyrequirementlevelsettings"},
+        "RequiredLevel": {
+            "Value": attr.required,
+            "CanBeChanged": True,
+            "ManagedPropertyLogicalName": "canmodifyrequirementlevelsettings",
+        },
         "IsCustomAttribute": attr.custom,
         "IsSecured": attr.secured,
         "IsPrimaryId": attr.name == table.primary_id,
@@ -173,8 +217,8 @@ def _matcher(text: str | None, aliases: Mapping[str, str]) -> Callable[[Mapping[
 
     def test(node: ast._Node, obj: Mapping[str, Any]) -> bool:
         if isinstance(node, ast.BoolOp):
-            left, right = test(node.left, obj), test(node.right, obj)
-            return (left and right) if isinstance(node.op, ast.And) else (left or right)
+            lhs, rhs = test(node.left, obj), test(node.right, obj)
+            return (lhs and rhs) if isinstance(node.op, ast.And) else (lhs or rhs)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             return not test(node.operand, obj)
         if isinstance(node, ast.Compare):
@@ -199,7 +243,7 @@ def _project(obj: dict[str, Any], select: Sequence[str] | None) -> dict[str, Any
     return {k: v for k, v in obj.items() if k in keep}
 
 
-def _expand_option_set(call: Call, table: Table, attr: Attribute, obj: dict[str, Any], expand: str) -> None:
+def _expand_option_set(table: Table, attr: Attribute, obj: dict[str, Any], expand: str) -> None:
     for item in split_top(expand):
         name, _, rest = item.partition("(")
         if name.strip() in {"OptionSet", "GlobalOptionSet"}:
@@ -207,7 +251,11 @@ def _expand_option_set(call: Call, table: Table, attr: Attribute, obj: dict[str,
                 obj["GlobalOptionSet"] = None
                 continue
             options = option_set(table, attr)
-            inner = parse_options(dict(p.split("=", 1) for p in split_top(rest[:-1], ";") if "=" in p)) if rest else None
+            inner = (
+                parse_options(dict(p.split("=", 1) for p in split_top(rest[:-1], ";") if "=" in p))
+                if rest
+                else None
+            )
             obj["OptionSet"] = _project(options, inner.select if inner else None)
 
 
@@ -223,8 +271,12 @@ def _find_table(call: Call, key: str) -> Table:
         try:
             wanted = uuid.UUID(key)
         except ValueError as exc:
-            raise errors.bad_request(f"Invalid EntityDefinitions key '{key}'.", "0x80060888") from exc
-        table = next((t for t in call.store.catalogue.tables.values() if t.metadata_id == wanted), None)
+            raise errors.bad_request(
+                f"Invalid EntityDefinitions key '{key}'.", "0x80060888"
+            ) from exc
+        table = next(
+            (t for t in call.store.catalogue.tables.values() if t.metadata_id == wanted), None
+        )
     if table is None:
         raise errors.DataverseLocalError(
             404, "0x80040217", f"Could not find entity with key '{key}'."
@@ -237,9 +289,20 @@ def _find_attribute(table: Table, key: str) -> Attribute:
     if key.startswith("LogicalName="):
         attr = table.attributes.get(key.split("=", 1)[1].strip("'"))
     else:
-        attr = next((a for a in table.attributes.values() if str(metadata_id(table.name, a.name)) == key.lower()), None)
+        attr = next(
+            (
+                a
+                for a in table.attributes.values()
+                if str(metadata_id(table.name, a.name)) == key.lower()
+            ),
+            None,
+        )
     if attr is None:
-        raise errors.DataverseLocalError(404, "0x80040217", f"Could not find attribute with key '{key}' on entity '{table.name}'.")
+        raise errors.DataverseLocalError(
+            404,
+            "0x80040217",
+            f"Could not find attribute with key '{key}' on entity '{table.name}'.",
+        )
     return attr
 
 
@@ -253,8 +316,10 @@ def _split(segment: str) -> tuple[str, str | None]:
 def handle(call: Call, segments: list[str]) -> Reply:
     head, key = _split(segments[0])
     if head != "EntityDefinitions":
-        return Reply.json(200, {"@odata.context": f"{call.service_root}/$metadata#{head}", "value": []})
-    opts_select = [s.strip() for s in call.query["$select"].split(",")] if "$select" in call.query else None
+        return Reply.json(200, {"@odata.context": call.metadata_url(f"{head}"), "value": []})
+    opts_select = (
+        [s.strip() for s in call.query["$select"].split(",")] if "$select" in call.query else None
+    )
     aliases = {k: v for k, v in call.query.items() if k.startswith("@")}
     if key is None:
         if call.method == "POST":
@@ -267,23 +332,37 @@ def handle(call: Call, segments: list[str]) -> Reply:
                 item = _project(obj, opts_select)
                 _expand_attributes(call, table, item)
                 values.append(item)
-        return Reply.json(200, {"@odata.context": f"{call.service_root}/$metadata#EntityDefinitions", "value": values})
+        return Reply.json(
+            200,
+            {"@odata.context": call.metadata_url("EntityDefinitions"), "value": values},
+        )
     table = _find_table(call, key)
     if len(segments) == 1:
         if call.method in {"PUT", "PATCH"}:
             body = call.json_body()
             if "ChangeTrackingEnabled" in body:
-                call.store.set_change_tracking(call.conn, table.name, bool(body["ChangeTrackingEnabled"]))
+                call.store.set_change_tracking(
+                    call.conn, table.name, bool(body["ChangeTrackingEnabled"])
+                )
             return Reply.empty(204)
         item = _project(entity_json(table), opts_select)
         _expand_attributes(call, table, item)
-        return Reply.json(200, {"@odata.context": f"{call.service_root}/$metadata#EntityDefinitions/$entity", **item})
+        return Reply.json(
+            200,
+            {"@odata.context": call.metadata_url("EntityDefinitions/$entity"), **item},
+        )
     member, member_key = _split(segments[1])
     if member == "Keys":
         if call.method == "POST":
             return create_key(call, table)
         keys = [_key_json(table, k) for k in table.keys]
-        return Reply.json(200, {"@odata.context": f"{call.service_root}/$metadata#EntityDefinitions('{table.name}')/Keys", "value": keys})
+        return Reply.json(
+            200,
+            {
+                "@odata.context": call.metadata_url(f"EntityDefinitions('{table.name}')/Keys"),
+                "value": keys,
+            },
+        )
     if member != "Attributes":
         raise errors.resource_not_found(member)
     if call.method == "POST" and member_key is None:
@@ -298,7 +377,15 @@ def handle(call: Call, segments: list[str]) -> Reply:
     tail = segments[-1]
     if member_key and tail in {"OptionSet", "GlobalOptionSet"}:
         if not attrs or not attrs[0].options:
-            return Reply.json(200, {"@odata.context": f"{call.service_root}/$metadata#EntityDefinitions('{table.name}')/Attributes/OptionSet", "value": None})
+            return Reply.json(
+                200,
+                {
+                    "@odata.context": call.metadata_url(
+                        f"EntityDefinitions('{table.name}')/Attributes/OptionSet"
+                    ),
+                    "value": None,
+                },
+            )
         return Reply.json(200, _project(option_set(table, attrs[0]), opts_select))
     match = _matcher(call.query.get("$filter"), aliases)
     items = []
@@ -308,14 +395,16 @@ def handle(call: Call, segments: list[str]) -> Reply:
             continue
         item = _project(obj, opts_select)
         if "$expand" in call.query:
-            _expand_option_set(call, table, attr, item, call.query["$expand"])
+            _expand_option_set(table, attr, item, call.query["$expand"])
         items.append(item)
-    context = f"{call.service_root}/$metadata#EntityDefinitions('{table.name}')/Attributes"
+    context = call.metadata_url(f"EntityDefinitions('{table.name}')/Attributes")
     if cast:
         context += f"/{cast}"
     if member_key:
         if not items:
-            raise errors.DataverseLocalError(404, "0x80040217", f"The attribute is not a {type_filter}.")
+            raise errors.DataverseLocalError(
+                404, "0x80040217", f"The attribute is not a {type_filter}."
+            )
         return Reply.json(200, {"@odata.context": context + "/$entity", **items[0]})
     return Reply.json(200, {"@odata.context": context, "value": items})
 
@@ -364,7 +453,8 @@ def _required_level(body: Mapping[str, Any]) -> str:
         return "None"
     if value not in {"None", "ApplicationRequired", "SystemRequired", "Recommended"}:
         raise errors.bad_request(
-            f"RequiredLevel '{value}' is not valid: use None, Recommended, ApplicationRequired or SystemRequired.",
+            f"RequiredLevel '{value}' is not valid: use None, Recommended, ApplicationRequired "
+            "or SystemRequired.",
             "0x80048d19",
         )
     return str(value)
@@ -375,7 +465,8 @@ def attribute_from_payload(body: Mapping[str, Any]) -> Attribute:
     attr_type = _CREATABLE.get(odata_type)
     if attr_type is None:
         raise errors.bad_request(
-            f"Unsupported attribute type '{odata_type}': use one of {', '.join(sorted(_CREATABLE))}.",
+            f"Unsupported attribute type '{odata_type}': "
+            f"use one of {', '.join(sorted(_CREATABLE))}.",
             "0x80048d19",
         )
     schema = body.get("SchemaName")
@@ -387,7 +478,9 @@ def attribute_from_payload(body: Mapping[str, Any]) -> Attribute:
     options: tuple[Option, ...] = ()
     if attr_type == "Picklist":
         raw = (body.get("OptionSet") or {}).get("Options") or []
-        options = tuple(Option(int(o["Value"]), _label_text(o.get("Label")) or str(o["Value"])) for o in raw)
+        options = tuple(
+            Option(int(o["Value"]), _label_text(o.get("Label")) or str(o["Value"])) for o in raw
+        )
     if attr_type == "Boolean":
         raw_set = body.get("OptionSet") or {}
         false = _label_text((raw_set.get("FalseOption") or {}).get("Label")) or "No"
@@ -397,7 +490,8 @@ def attribute_from_payload(body: Mapping[str, Any]) -> Attribute:
     if attr_type in {"String", "Memo"}:
         max_length = int(max_length or (2000 if attr_type == "Memo" else 100))
     date_only = attr_type == "DateTime" and (
-        body.get("Format") == "DateOnly" or (body.get("DateTimeBehavior") or {}).get("Value") == "DateOnly"
+        body.get("Format") == "DateOnly"
+        or (body.get("DateTimeBehavior") or {}).get("Value") == "DateOnly"
     )
     return Attribute(
         name=schema.lower(),
@@ -419,10 +513,12 @@ def create_attribute(call: Call, table: Table) -> Reply:
     attr = attribute_from_payload(call.json_body())
     if attr.name in table.attributes:
         raise errors.bad_request(
-            f"An attribute named '{attr.name}' already exists on entity '{table.name}'.", "0x80044363"
+            f"An attribute named '{attr.name}' already exists on entity '{table.name}'.",
+            "0x80044363",
         )
     call.store.add_attribute(call.conn, table.name, attr)
-    url = f"{call.service_root}/EntityDefinitions({table.metadata_id})/Attributes({metadata_id(table.name, attr.name)})"
+    attribute_id = metadata_id(table.name, attr.name)
+    url = f"{call.service_root}/EntityDefinitions({table.metadata_id})/Attributes({attribute_id})"
     return Reply.empty(204, {"OData-EntityId": url})
 
 
@@ -431,7 +527,8 @@ def create_table(call: Call) -> Reply:
     schema = body.get("SchemaName")
     if not isinstance(schema, str) or "_" not in schema:
         raise errors.bad_request(
-            "SchemaName is required and must start with a customization prefix, e.g. 'new_BankAccount'.",
+            "SchemaName is required and must start with a customization prefix, e.g. "
+            "'new_BankAccount'.",
             "0x80048d19",
         )
     name = schema.lower()
@@ -441,7 +538,8 @@ def create_table(call: Call) -> Reply:
     primary = next((a for a in payload_attrs if a.get("IsPrimaryName")), None)
     if primary is None:
         raise errors.bad_request(
-            "Attributes must include the primary name column (a StringAttributeMetadata with IsPrimaryName: true).",
+            "Attributes must include the primary name column (a StringAttributeMetadata with "
+            "IsPrimaryName: true).",
             "0x80048d19",
         )
     from gtmsync.dataverse_local.schema import _table
@@ -450,14 +548,21 @@ def create_table(call: Call) -> Reply:
     ownership = str(body.get("OwnershipType", "UserOwned"))
     otc = 10000 + len([t for t in call.store.catalogue.tables.values() if t.custom])
     table = _table(
-        name, name + "s", name + "id", primary["SchemaName"].lower(), otc, attrs,
+        name,
+        name + "s",
+        name + "id",
+        primary["SchemaName"].lower(),
+        otc,
+        attrs,
         owned=ownership == "UserOwned",
         display=_label_text(body.get("DisplayName")) or schema,
         change_tracking=bool(body.get("ChangeTrackingEnabled", False)),
-    )  # fmt: skip
+    )
     table.custom = True
     call.store.create_table(call.conn, table)
-    return Reply.empty(204, {"OData-EntityId": f"{call.service_root}/EntityDefinitions({table.metadata_id})"})
+    return Reply.empty(
+        204, {"OData-EntityId": f"{call.service_root}/EntityDefinitions({table.metadata_id})"}
+    )
 
 
 def create_key(call: Call, table: Table) -> Reply:
@@ -465,13 +570,16 @@ def create_key(call: Call, table: Table) -> Reply:
     schema = body.get("SchemaName")
     attributes = body.get("KeyAttributes")
     if not isinstance(schema, str) or not isinstance(attributes, list) or not attributes:
-        raise errors.bad_request("A key needs SchemaName and a non-empty KeyAttributes list.", "0x80048d19")
+        raise errors.bad_request(
+            "A key needs SchemaName and a non-empty KeyAttributes list.", "0x80048d19"
+        )
     for a in attributes:
         if a not in table.attributes:
             raise errors.unknown_property(table.name, a)
     key = AlternateKey(schema, tuple(attributes))
     call.store.add_key(call.conn, table.name, key)
-    url = f"{call.service_root}/EntityDefinitions({table.metadata_id})/Keys({metadata_id(table.name, 'key', schema)})"
+    key_id = metadata_id(table.name, "key", schema)
+    url = f"{call.service_root}/EntityDefinitions({table.metadata_id})/Keys({key_id})"
     return Reply.empty(204, {"OData-EntityId": url})
 
 
@@ -502,9 +610,14 @@ def csdl(call: Call) -> Reply:
             else:
                 out.append(f'<Property Name="{a.name}" Type="{_EDM.get(a.type, "Edm.String")}" />')
         for nav in t.navigation_properties().values():
-            out.append(f'<NavigationProperty Name="{escape(nav.name)}" Type="mscrm.{nav.target}" />')
+            out.append(
+                f'<NavigationProperty Name="{escape(nav.name)}" Type="mscrm.{nav.target}" />'
+            )
         for coll in call.store.catalogue.collection_navigations(t.name).values():
-            out.append(f'<NavigationProperty Name="{escape(coll.name)}" Type="Collection(mscrm.{coll.table})" />')
+            out.append(
+                f'<NavigationProperty Name="{escape(coll.name)}" '
+                f'Type="Collection(mscrm.{coll.table})" />'
+            )
         out.append("</EntityType>")
     out.append('<EntityContainer Name="System">')
     for t in call.store.catalogue.tables.values():
@@ -512,9 +625,12 @@ def csdl(call: Call) -> Reply:
             out.append(
                 f'<EntitySet Name="{t.entity_set}" EntityType="mscrm.{t.name}">'
                 '<Annotation Term="Org.OData.Capabilities.V1.ChangeTracking"><Record>'
-                '<PropertyValue Property="Supported" Bool="true" /></Record></Annotation></EntitySet>'
+                '<PropertyValue Property="Supported" Bool="true" '
+                "/></Record></Annotation></EntitySet>"
             )
         else:
             out.append(f'<EntitySet Name="{t.entity_set}" EntityType="mscrm.{t.name}" />')
     out.append("</EntityContainer></Schema></edmx:DataServices></edmx:Edmx>")
-    return Reply(200, [("Content-Type", "application/xml"), ("OData-Version", "4.0")], "".join(out).encode())
+    return Reply(
+        200, [("Content-Type", "application/xml"), ("OData-Version", "4.0")], "".join(out).encode()
+    )

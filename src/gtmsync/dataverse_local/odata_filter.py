@@ -149,7 +149,7 @@ def coerce(attr: Attribute, value: Any) -> Any:
     return str(value).lower() if attr.is_string else value
 
 
-class FilterVisitor(AstToSqlAlchemyCoreVisitor):  # type: ignore[misc]
+class FilterVisitor(AstToSqlAlchemyCoreVisitor):
     """odata-query's Core visitor taught Dataverse's columns, strings and query functions."""
 
     def __init__(
@@ -162,7 +162,9 @@ class FilterVisitor(AstToSqlAlchemyCoreVisitor):  # type: ignore[misc]
         business_unit_id: uuid.UUID | None = None,
         now: dt.datetime | None = None,
     ) -> None:
-        super().__init__(sql_tables[table.name])
+        # odata-query annotates `table` as a class; it is used as a Table instance.
+        super().__init__(sql_tables[table.name])  # type: ignore[arg-type]
+        self.sql = sql_tables[table.name]
         self.catalogue = catalogue
         self.definition = table
         self.sql_tables = sql_tables
@@ -180,11 +182,11 @@ class FilterVisitor(AstToSqlAlchemyCoreVisitor):  # type: ignore[misc]
             raise errors.unknown_property(table.name, name)
         return attr
 
-    def visit_Identifier(self, node: ast.Identifier) -> Any:
+    def visit_Identifier(self, node: ast.Identifier) -> Any:  # noqa: N802
         attr = self.attribute(node.name)
-        return self.table.c[attr.name]
+        return self.sql.c[attr.name]
 
-    def visit_Attribute(self, node: ast.Attribute) -> Any:
+    def visit_Attribute(self, node: ast.Attribute) -> Any:  # noqa: N802
         """`primarycontactid/fullname`: a correlated scalar subquery through the lookup."""
         if not isinstance(node.owner, ast.Identifier):
             raise errors.bad_request("Only one level of navigation is supported in $filter.")
@@ -196,7 +198,7 @@ class FilterVisitor(AstToSqlAlchemyCoreVisitor):  # type: ignore[misc]
         target_sql = self.sql_tables[target.name].alias()
         return (
             sa.select(target_sql.c[target_attr.name])
-            .where(target_sql.c[target.primary_id] == self.table.c[nav.attribute])
+            .where(target_sql.c[target.primary_id] == self.sql.c[nav.attribute])
             .scalar_subquery()
         )
 
@@ -225,23 +227,33 @@ class FilterVisitor(AstToSqlAlchemyCoreVisitor):  # type: ignore[misc]
             return sa.func.lower(expr)
         return expr
 
-    def visit_Compare(self, node: ast.Compare) -> Any:
+    def visit_Compare(self, node: ast.Compare) -> Any:  # noqa: N802
         left_attr = self._attr_of(node.left)
         right_attr = self._attr_of(node.right)
         attr = left_attr or right_attr
-        left = self._column_expr(left_attr, node.left) if left_attr else self._value(attr, node.left)
-        right = self._column_expr(right_attr, node.right) if right_attr else self._value(attr, node.right)
+        left = (
+            self._column_expr(left_attr, node.left) if left_attr else self._value(attr, node.left)
+        )
+        right = (
+            self._column_expr(right_attr, node.right)
+            if right_attr
+            else self._value(attr, node.right)
+        )
         op = self.visit(node.comparator)
         return op(left, right)
 
-    def visit_UnaryOp(self, node: ast.UnaryOp) -> Any:
-        if isinstance(node.op, ast.Not) and isinstance(node.operand, ast.Call) and node.operand.func.namespace:
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> Any:  # noqa: N802
+        if (
+            isinstance(node.op, ast.Not)
+            and isinstance(node.operand, ast.Call)
+            and node.operand.func.namespace
+        ):
             raise errors.bad_request(
                 "Not operator along with the Custom Named Condition operators is not allowed", "0x0"
             )
         return super().visit_UnaryOp(node)
 
-    def visit_CollectionLambda(self, node: ast.CollectionLambda) -> Any:
+    def visit_CollectionLambda(self, _node: ast.CollectionLambda) -> Any:  # noqa: N802
         raise errors.DataverseLocalError(
             501, "0x80060888", "Lambda operators (any/all) are not supported by the local server."
         )
@@ -261,7 +273,7 @@ class FilterVisitor(AstToSqlAlchemyCoreVisitor):  # type: ignore[misc]
 
     # ---- Dataverse query functions ------------------------------------------------------
 
-    def visit_Call(self, node: ast.Call) -> Any:
+    def visit_Call(self, node: ast.Call) -> Any:  # noqa: N802
         if not node.func.namespace:
             return super().visit_Call(node)
         if ".".join(node.func.namespace) != "Microsoft.Dynamics.CRM":
@@ -287,19 +299,28 @@ class FilterVisitor(AstToSqlAlchemyCoreVisitor):  # type: ignore[misc]
     def _property(self, params: Mapping[str, ast._Node]) -> tuple[Attribute, Any]:
         node = params.get("PropertyName")
         if not isinstance(node, ast.String):
-            raise errors.bad_request("PropertyName must be a string literal naming a column.", "0x0")
+            raise errors.bad_request(
+                "PropertyName must be a string literal naming a column.", "0x0"
+            )
         attr = self.attribute(node.py_val)
-        column = self.table.c[attr.name]
+        column = self.sql.c[attr.name]
         return attr, sa.func.lower(column) if attr.is_string else column
 
-    def _values(self, attr: Attribute, params: Mapping[str, ast._Node], name: str = "PropertyValues") -> list[Any]:
+    def _values(
+        self, attr: Attribute, params: Mapping[str, ast._Node], name: str = "PropertyValues"
+    ) -> list[Any]:
         node = params.get(name)
         if node is None:
             raise errors.bad_request(f"Parameter '{name}' is required.", "0x0")
         nodes = node.val if isinstance(node, ast.List) else [node]
-        return [coerce(attr, n.val if isinstance(n, ast.GUID) else n.py_val) for n in nodes]
+        return [
+            coerce(attr, n.val if isinstance(n, ast.GUID) else getattr(n, "py_val", None))
+            for n in nodes
+        ]
 
-    def _scalar(self, attr: Attribute, params: Mapping[str, ast._Node], name: str = "PropertyValue") -> Any:
+    def _scalar(
+        self, attr: Attribute, params: Mapping[str, ast._Node], name: str = "PropertyValue"
+    ) -> Any:
         values = self._values(attr, params, name)
         return values[0]
 
@@ -347,14 +368,18 @@ class FilterVisitor(AstToSqlAlchemyCoreVisitor):  # type: ignore[misc]
 
     # Date functions compare the ISO text the store keeps.
     def _since(self, p: Mapping[str, ast._Node], delta: Callable[[int], dt.timedelta]) -> Any:
-        attr, column = self._property(p)
+        _attr, column = self._property(p)
         count = int(self._scalar(_INT, p))
-        return sa.and_(column >= format_datetime(self.now - delta(count)), column <= format_datetime(self.now))
+        return sa.and_(
+            column >= format_datetime(self.now - delta(count)), column <= format_datetime(self.now)
+        )
 
     def _until(self, p: Mapping[str, ast._Node], delta: Callable[[int], dt.timedelta]) -> Any:
         _, column = self._property(p)
         count = int(self._scalar(_INT, p))
-        return sa.and_(column >= format_datetime(self.now), column <= format_datetime(self.now + delta(count)))
+        return sa.and_(
+            column >= format_datetime(self.now), column <= format_datetime(self.now + delta(count))
+        )
 
     def _older(self, p: Mapping[str, ast._Node], delta: Callable[[int], dt.timedelta]) -> Any:
         _, column = self._property(p)
@@ -388,17 +413,21 @@ class FilterVisitor(AstToSqlAlchemyCoreVisitor):  # type: ignore[misc]
     def crm_last7days(self, p: Mapping[str, ast._Node]) -> Any:
         _, column = self._property(p)
         return sa.and_(
-            column >= format_datetime(self.now - dt.timedelta(days=7)), column <= format_datetime(self.now)
+            column >= format_datetime(self.now - dt.timedelta(days=7)),
+            column <= format_datetime(self.now),
         )
 
     def crm_next7days(self, p: Mapping[str, ast._Node]) -> Any:
         _, column = self._property(p)
         return sa.and_(
-            column >= format_datetime(self.now), column <= format_datetime(self.now + dt.timedelta(days=7))
+            column >= format_datetime(self.now),
+            column <= format_datetime(self.now + dt.timedelta(days=7)),
         )
 
     def _day_range(self, column: Any, first: dt.date, last: dt.date) -> Any:
-        return sa.and_(column >= first.isoformat(), column < (last + dt.timedelta(days=1)).isoformat())
+        return sa.and_(
+            column >= first.isoformat(), column < (last + dt.timedelta(days=1)).isoformat()
+        )
 
     def _date_param(self, p: Mapping[str, ast._Node]) -> dt.date:
         raw = str(self._scalar(_TEXT, p))

@@ -88,14 +88,15 @@ class Options:
     aliases: dict[str, str] = field(default_factory=dict)
 
 
-def parse_options(query: Mapping[str, str], *, nested: bool = False) -> Options:
+def parse_options(query: Mapping[str, str]) -> Options:
     opts = Options(aliases={k: v for k, v in query.items() if k.startswith("@")})
     for name in query:
         if name in UNSUPPORTED_OPTIONS:
             raise errors.bad_request(f"The query parameter {name} is not supported", "0x80060888")
         if name.startswith("$") and name not in SUPPORTED_OPTIONS:
             raise errors.bad_request(
-                f"The query parameter {name} is not supported. Query option names are case-sensitive.",
+                f"The query parameter {name} is not supported. Query option names are "
+                "case-sensitive.",
                 "0x80060888",
             )
     if "$select" in query:
@@ -155,7 +156,7 @@ def formatted_value(attr: Attribute, value: Any) -> str | None:
         if attr.date_only:
             d = dt.date.fromisoformat(str(value)[:10])
             return f"{d.month}/{d.day}/{d.year}"
-        t = dt.datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ")
+        t = dt.datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
         hour = t.hour % 12 or 12
         return f"{t.month}/{t.day}/{t.year} {hour}:{t.minute:02d} {'AM' if t.hour < 12 else 'PM'}"
     return None
@@ -186,7 +187,7 @@ class Serializer:
         }
         self._names: dict[tuple[str, str], str | None] = {}
 
-    def preload_names(self, rows: Iterable[Mapping[str, Any]]) -> None:
+    def preload_names(self, rows: Iterable[Mapping[Any, Any]]) -> None:
         """Primary names of lookup targets, fetched per target table in one query each."""
         if not self.formatted:
             return
@@ -208,10 +209,10 @@ class Serializer:
                     self._names[(target, rid)] = name
 
     @staticmethod
-    def _target(attr: Attribute, row: Mapping[str, Any]) -> str:
+    def _target(attr: Attribute, row: Mapping[Any, Any]) -> str:
         return str(row.get(attr.name + TYPE_SUFFIX) or attr.targets[0])
 
-    def row(self, row: Mapping[str, Any]) -> dict[str, Any]:
+    def row(self, row: Mapping[Any, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {"@odata.etag": f'W/"{row["versionnumber"]}"'}
         principal = self.call.principal
         for attr in self.columns:
@@ -267,7 +268,7 @@ def resolve_select(table: Table, select: Sequence[str] | None) -> list[Attribute
 
 def context_url(call: Call, table: Table, select: Sequence[str] | None, suffix: str = "") -> str:
     shape = f"({','.join(select)})" if select else ""
-    return f"{call.service_root}/$metadata#{table.entity_set}{shape}{suffix}"
+    return call.metadata_url(f"{table.entity_set}{shape}{suffix}")
 
 
 # ---- keyset paging --------------------------------------------------------------------------
@@ -340,7 +341,7 @@ def after(keys: Sequence[SortKey], last: Sequence[Any]) -> Any:
     return sa.or_(*clauses) if clauses else sa.false()
 
 
-def _sort_values(keys: Sequence[SortKey], row: Mapping[str, Any]) -> list[Any]:
+def _sort_values(keys: Sequence[SortKey], row: Mapping[Any, Any]) -> list[Any]:
     values = []
     for k in keys:
         value = row[k.name]
@@ -474,7 +475,7 @@ def count_text(call: Call, table: Table, opts: Options, extra_where: Any = None)
 
 
 def entity(
-    call: Call, table: Table, row: Mapping[str, Any], opts: Options, status: int = 200
+    call: Call, table: Table, row: Mapping[Any, Any], opts: Options, status: int = 200
 ) -> Reply:
     """A single row as `$entity`, with its `ETag` header."""
     serializer = Serializer(call, table, opts.select)
@@ -491,7 +492,7 @@ def entity(
 def expand_rows(
     call: Call,
     table: Table,
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[Mapping[Any, Any]],
     values: list[dict[str, Any]],
     expands: Sequence[Expand],
 ) -> None:
@@ -502,7 +503,7 @@ def expand_rows(
     for exp in expands:
         ref = exp.name.endswith("/$ref")
         name = exp.name[: -len("/$ref")] if ref else exp.name
-        inner = parse_options(exp.options, nested=True)
+        inner = parse_options(exp.options)
         if name in navs:
             nav = navs[name]
             target = call.store.catalogue.tables[nav.target]
@@ -510,14 +511,15 @@ def expand_rows(
             sql = call.store.tables[target.name]
             type_col = nav.attribute + TYPE_SUFFIX
             ids = {
-                r[nav.attribute] for r in rows
+                r[nav.attribute]
+                for r in rows
                 if r[nav.attribute] and (type_col not in r or r[type_col] in (None, nav.target))
-            }  # fmt: skip
-            found: dict[str, Mapping[str, Any]] = {}
+            }
+            found: dict[str, Mapping[Any, Any]] = {}
             for chunk in _chunks(sorted(ids), 500):
                 stmt = sa.select(sql).where(sql.c[target.primary_id].in_(chunk))
-                for r in call.conn.execute(stmt).mappings():
-                    found[r[target.primary_id]] = r
+                for found_row in call.conn.execute(stmt).mappings():
+                    found[found_row[target.primary_id]] = found_row
             serializer = Serializer(call, target, inner.select)
             serializer.preload_names(found.values())
             for r, v in zip(rows, values, strict=True):
@@ -525,7 +527,10 @@ def expand_rows(
                 if ref:
                     v[name] = (
                         {
-                            "@odata.id": f"{call.service_root}/{target.entity_set}({child[target.primary_id]})"
+                            "@odata.id": (
+                                f"{call.service_root}/{target.entity_set}"
+                                f"({child[target.primary_id]})"
+                            )
                         }
                         if child
                         else None
@@ -545,15 +550,15 @@ def expand_rows(
             where = where_clause(call, child_table, inner)
             keys = sort_keys(child_table, sql, inner.orderby)
             parent_ids = [r[table.primary_id] for r in rows]
-            grouped: dict[str, list[Mapping[str, Any]]] = {pid: [] for pid in parent_ids}
+            grouped: dict[str, list[Mapping[Any, Any]]] = {pid: [] for pid in parent_ids}
             for chunk in _chunks(parent_ids, 500):
                 stmt = (
                     sa.select(sql)
                     .where(where, sql.c[coll.attribute].in_(chunk))
                     .order_by(*order_clauses(keys))
                 )
-                for r in call.conn.execute(stmt).mappings():
-                    grouped[r[coll.attribute]].append(r)
+                for child_row in call.conn.execute(stmt).mappings():
+                    grouped[child_row[coll.attribute]].append(child_row)
             serializer = Serializer(call, child_table, inner.select)
             for r, v in zip(rows, values, strict=True):
                 children = grouped[r[table.primary_id]]
@@ -567,7 +572,7 @@ def expand_rows(
 
 def single_lookup_row(
     call: Call, table: Table, record_id: uuid.UUID | str
-) -> Mapping[str, Any] | None:
+) -> Mapping[Any, Any] | None:
     sql = call.store.tables[table.name]
     return (
         call.conn.execute(sa.select(sql).where(sql.c[table.primary_id] == str(record_id)))

@@ -70,8 +70,9 @@ def parse_key(table: Table, text: str) -> Key:
         if not sep:
             raise errors.invalid_key(table.name)
         values[name.strip()] = parse_key_literal(raw)
-    if set(values) == {table.primary_id} and isinstance(values[table.primary_id], uuid.UUID):
-        return values[table.primary_id]
+    primary = values.get(table.primary_id)
+    if set(values) == {table.primary_id} and isinstance(primary, uuid.UUID):
+        return primary
     return values
 
 
@@ -88,7 +89,7 @@ def key_columns(table: Table, key: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def find(call: Call, table: Table, key: Key) -> Mapping[str, Any] | None:
+def find(call: Call, table: Table, key: Key) -> Mapping[Any, Any] | None:
     sql = call.store.tables[table.name]
     if isinstance(key, uuid.UUID):
         return single_lookup_row(call, table, key)
@@ -105,8 +106,8 @@ def find(call: Call, table: Table, key: Key) -> Mapping[str, Any] | None:
     return call.conn.execute(sa.select(sql).where(*clauses)).mappings().first()
 
 
-def key_url(call: Call, table: Table, key: Key, row: Mapping[str, Any] | None = None) -> str:
-    if isinstance(key, uuid.UUID) or row is None and not isinstance(key, dict):
+def key_url(call: Call, table: Table, key: Key, row: Mapping[Any, Any] | None = None) -> str:
+    if isinstance(key, uuid.UUID) or (row is None and not isinstance(key, dict)):
         return f"{call.service_root}/{table.entity_set}({key})"
     parts = []
     for name, value in key.items():
@@ -129,7 +130,8 @@ def to_column(table: Table, attr: Attribute, value: Any) -> Any:
     if value is None:
         if attr.required == "SystemRequired" and attr.name != table.primary_id:
             raise errors.validation(
-                f"Attribute '{attr.name}' of entity '{table.name}' is SystemRequired and cannot be set to null."
+                f"Attribute '{attr.name}' of entity '{table.name}' is SystemRequired and "
+                "cannot be set to null."
             )
         return None
     t = attr.type
@@ -158,7 +160,8 @@ def to_column(table: Table, attr: Attribute, value: Any) -> Any:
             and attr.option_label(value) is None
         ):
             raise errors.validation(
-                f"The value {value} of '{attr.name}' on record of type '{table.name}' is outside the valid range."
+                f"The value {value} of '{attr.name}' on record of type '{table.name}' is "
+                "outside the valid range."
             )
         _range(table, attr, value)
         return value
@@ -231,7 +234,7 @@ def resolve_reference(call: Call, ref: str) -> tuple[Table, str]:
 
 
 def payload_to_columns(
-    call: Call, table: Table, body: Mapping[str, Any], *, creating: bool
+    call: Call, table: Table, body: Mapping[Any, Any], *, creating: bool
 ) -> dict[str, Any]:
     if not isinstance(body, Mapping):
         raise errors.bad_request("The request body must be a JSON object.", "0x80048d19")
@@ -249,24 +252,25 @@ def payload_to_columns(
                 if prop in call.store.catalogue.collection_navigations(table.name):
                     continue  # collection binds (Account_Tasks@odata.bind) handled after insert
                 raise errors.undeclared_annotation_property(prop)
-            attr = table.attributes[nav.attribute]
-            _check_writable(call, table, attr, creating)
+            lookup = table.attributes[nav.attribute]
+            _check_writable(call, table, lookup)
             if value is None:
-                out[attr.name] = None
-                if len(attr.targets) > 1:
-                    out[attr.name + TYPE_SUFFIX] = None
+                out[lookup.name] = None
+                if len(lookup.targets) > 1:
+                    out[lookup.name + TYPE_SUFFIX] = None
                 continue
             target, target_id = resolve_reference(call, str(value))
             if target.name != nav.target:
                 raise errors.bad_request(
-                    f"The navigation property '{prop}' expects '{nav.target}', not '{target.name}'.",
+                    f"The navigation property '{prop}' expects '{nav.target}', not "
+                    f"'{target.name}'.",
                     "0x80048d19",
                 )
             call.require(table, Access.APPEND)
             call.require(target, Access.APPEND_TO)
-            out[attr.name] = target_id
-            if len(attr.targets) > 1:
-                out[attr.name + TYPE_SUFFIX] = target.name
+            out[lookup.name] = target_id
+            if len(lookup.targets) > 1:
+                out[lookup.name + TYPE_SUFFIX] = target.name
             continue
         attr = table.attributes.get(name)
         if attr is None:
@@ -280,7 +284,7 @@ def payload_to_columns(
         if attr.is_lookup:
             if value is not None:
                 raise errors.invalid_payload_property(table.name, name)
-            _check_writable(call, table, attr, creating)
+            _check_writable(call, table, attr)
             out[attr.name] = None
             if len(attr.targets) > 1:
                 out[attr.name + TYPE_SUFFIX] = None
@@ -289,12 +293,12 @@ def payload_to_columns(
             continue  # read-only columns in a payload are ignored, as Dataverse does
         if attr.name == table.primary_id and not creating:
             continue
-        _check_writable(call, table, attr, creating)
+        _check_writable(call, table, attr)
         out[attr.name] = to_column(table, attr, value)
     return out
 
 
-def _check_writable(call: Call, table: Table, attr: Attribute, creating: bool) -> None:
+def _check_writable(call: Call, table: Table, attr: Attribute) -> None:
     if attr.secured and not call.principal.can_read_attribute(table.name, attr.name):
         raise errors.secured_attribute(table.name, attr.name)
 
@@ -302,11 +306,11 @@ def _check_writable(call: Call, table: Table, attr: Attribute, creating: bool) -
 # ---- operations -----------------------------------------------------------------------------
 
 
-def _integrity(call: Call, table: Table, exc: sa.exc.IntegrityError) -> errors.DataverseLocalError:
+def _integrity(table: Table, exc: sa.exc.IntegrityError) -> errors.DataverseLocalError:
     text = str(exc.orig).lower()
     for key in table.keys:
         if key.name.lower() in text or all(a in text for a in key.attributes):
-            return errors.duplicate_key(table.name, key.name, list(key.attributes))
+            return errors.duplicate_key(key.name, list(key.attributes))
     return errors.duplicate_record()
 
 
@@ -334,12 +338,12 @@ def insert_row(call: Call, table: Table, values: dict[str, Any]) -> dict[str, An
         with call.conn.begin_nested():
             call.conn.execute(sql.insert().values({c.name: row.get(c.name) for c in sql.c}))
     except sa.exc.IntegrityError as exc:
-        raise _integrity(call, table, exc) from exc
+        raise _integrity(table, exc) from exc
     return row
 
 
 def update_row(
-    call: Call, table: Table, existing: Mapping[str, Any], values: dict[str, Any]
+    call: Call, table: Table, existing: Mapping[Any, Any], values: dict[str, Any]
 ) -> dict[str, Any]:
     call.require(table, Access.WRITE)
     principal = call.principal
@@ -367,11 +371,11 @@ def update_row(
                 .values(changes)
             )
     except sa.exc.IntegrityError as exc:
-        raise _integrity(call, table, exc) from exc
+        raise _integrity(table, exc) from exc
     return {**existing, **changes}
 
 
-def delete_row(call: Call, table: Table, existing: Mapping[str, Any]) -> None:
+def delete_row(call: Call, table: Table, existing: Mapping[Any, Any]) -> None:
     call.require(table, Access.DELETE)
     sql = call.store.tables[table.name]
     record_id = existing[table.primary_id]
@@ -386,7 +390,7 @@ def delete_row(call: Call, table: Table, existing: Mapping[str, Any]) -> None:
     )
 
 
-def _etag_matches(header: str, row: Mapping[str, Any]) -> bool:
+def _etag_matches(header: str, row: Mapping[Any, Any]) -> bool:
     tags = [t.strip() for t in header.split(",")]
     return "*" in tags or f'W/"{row["versionnumber"]}"' in tags
 
@@ -395,7 +399,7 @@ def _representation(call: Call) -> bool:
     return call.prefer.get("return") == "representation"
 
 
-def _rep_reply(call: Call, table: Table, row: Mapping[str, Any], status: int) -> Reply:
+def _rep_reply(call: Call, table: Table, row: Mapping[Any, Any], status: int) -> Reply:
     opts = parse_options({k: v for k, v in call.query.items() if k == "$select"})
     reply = entity(call, table, row, opts, status)
     reply.headers.append(("Preference-Applied", "return=representation"))
@@ -415,7 +419,7 @@ def create(call: Call, table: Table) -> Reply:
     )
 
 
-def _bind_collections(call: Call, table: Table, body: Mapping[str, Any], record_id: str) -> None:
+def _bind_collections(call: Call, table: Table, body: Mapping[Any, Any], record_id: str) -> None:
     """`Account_Tasks@odata.bind: ["/tasks(<id>)"]` on create: point the children at the new row."""
     collections = call.store.catalogue.collection_navigations(table.name)
     for name, value in body.items():
@@ -463,7 +467,7 @@ def _missing(table: Table, key: Key) -> errors.DataverseLocalError:
 
 
 def patch(call: Call, table: Table, key: Key) -> Reply:
-    """PATCH = update, or upsert unless `If-Match` forbids creating (spec §3.3–3.5)."""
+    """PATCH = update, or upsert unless `If-Match` forbids creating (spec §3.3-3.5)."""
     body = call.json_body()
     existing = find(call, table, key)
     if_match = call.headers.get("If-Match")
@@ -496,7 +500,7 @@ def patch(call: Call, table: Table, key: Key) -> Reply:
     return Reply.empty(204, {"OData-EntityId": _write_url(call, table, key, row)})
 
 
-def _write_url(call: Call, table: Table, key: Key, row: Mapping[str, Any]) -> str:
+def _write_url(call: Call, table: Table, key: Key, row: Mapping[Any, Any]) -> str:
     if isinstance(key, dict):
         return key_url(call, table, key, row)
     return entity_url(call, table, row[table.primary_id])
@@ -529,7 +533,7 @@ def get_property(call: Call, table: Table, key: Key, prop: str) -> Reply:
 
     value = row[attr.name] if call.principal.can_read_attribute(table.name, attr.name) else None
     body = {
-        "@odata.context": f"{call.service_root}/$metadata#{table.entity_set}({row[table.primary_id]})/{prop}",
+        "@odata.context": call.metadata_url(f"{table.entity_set}({row[table.primary_id]})/{prop}"),
         "value": json_value(attr, value),
     }
     return Reply.json(200, body)

@@ -47,7 +47,9 @@ from gtmsync.dataverse_local.schema import (
 )
 
 TYPE_SUFFIX = "__type"
-_INDEXED_STRINGS = frozenset({"emailaddress1", "accountnumber", "internalemailaddress", "domainname"})
+_INDEXED_STRINGS = frozenset(
+    {"emailaddress1", "accountnumber", "internalemailaddress", "domainname"}
+)
 
 
 def format_datetime(value: dt.datetime) -> str:
@@ -101,12 +103,16 @@ def _indexes(table: Table, sql: sa.Table) -> None:
     sa.Index(f"ix_{name}_modifiedon", sql.c.modifiedon, sql.c[table.primary_id])
     sa.Index(f"ix_{name}_versionnumber", sql.c.versionnumber)
     for attr in table.attributes.values():
-        if attr.is_lookup and attr.name not in {"modifiedby", "createdonbehalfby", "modifiedonbehalfby"}:
+        if attr.is_lookup and attr.name not in {
+            "modifiedby",
+            "createdonbehalfby",
+            "modifiedonbehalfby",
+        }:
             sa.Index(f"ix_{name}_{attr.name}", sql.c[attr.name], sql.c[table.primary_id])
-        if attr.is_string and (attr.name == table.primary_name or attr.name in _INDEXED_STRINGS):
-            if attr.name in sql.c:
-                sa.Index(f"ix_{name}_{attr.name}_lower", sa.func.lower(sql.c[attr.name]))
-                sa.Index(f"ix_{name}_{attr.name}", sql.c[attr.name], sql.c[table.primary_id])
+        wanted = attr.name == table.primary_name or attr.name in _INDEXED_STRINGS
+        if attr.is_string and wanted and attr.name in sql.c:
+            sa.Index(f"ix_{name}_{attr.name}_lower", sa.func.lower(sql.c[attr.name]))
+            sa.Index(f"ix_{name}_{attr.name}", sql.c[attr.name], sql.c[table.primary_id])
 
 
 def key_index_name(table: str, key: AlternateKey) -> str:
@@ -140,25 +146,28 @@ class Store:
         self._write_lock = threading.Lock()
         self.organization_id = uuid.uuid5(uuid.NAMESPACE_URL, str(engine.url))
         self.counter = sa.Table(
-            "dv_counter", self.metadata,
+            "dv_counter",
+            self.metadata,
             sa.Column("id", sa.Integer, primary_key=True),
             sa.Column("value", sa.BigInteger, nullable=False),
-        )  # fmt: skip
+        )
         self.tombstones = sa.Table(
-            "dv_tombstones", self.metadata,
+            "dv_tombstones",
+            self.metadata,
             sa.Column("version", sa.BigInteger, primary_key=True),
             sa.Column("table_name", sa.String(64), nullable=False),
             sa.Column("record_id", sa.String(36), nullable=False),
             sa.Column("deleted_on", sa.String(20), nullable=False),
             sa.Index("ix_dv_tombstones_table_version", "table_name", "version"),
-        )  # fmt: skip
+        )
         self.catalogue_table = sa.Table(
-            "dv_catalogue", self.metadata,
+            "dv_catalogue",
+            self.metadata,
             sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
             sa.Column("kind", sa.String(16), nullable=False),
             sa.Column("table_name", sa.String(64), nullable=False),
             sa.Column("definition", sa.Text, nullable=False),
-        )  # fmt: skip
+        )
         for table in catalogue.tables.values():
             self._define(table)
 
@@ -191,7 +200,9 @@ class Store:
         sql = sa.Table(f"dv_{table.name}", self.metadata, *cols)
         _indexes(table, sql)
         for key in table.keys:
-            sa.Index(key_index_name(table.name, key), *(sql.c[a] for a in key.attributes), unique=True)
+            sa.Index(
+                key_index_name(table.name, key), *(sql.c[a] for a in key.attributes), unique=True
+            )
         self.tables[table.name] = sql
         return sql
 
@@ -212,7 +223,11 @@ class Store:
                 key = AlternateKey(definition["name"], tuple(definition["attributes"]))
                 self.catalogue.tables[row.table_name].keys.append(key)
                 sql = self.tables[row.table_name]
-                sa.Index(key_index_name(row.table_name, key), *(sql.c[a] for a in key.attributes), unique=True)
+                sa.Index(
+                    key_index_name(row.table_name, key),
+                    *(sql.c[a] for a in key.attributes),
+                    unique=True,
+                )
             elif row.kind == "tracking":
                 self.catalogue.tables[row.table_name].change_tracking = bool(definition["enabled"])
 
@@ -234,7 +249,9 @@ class Store:
 
     def add_key(self, conn: Connection, table_name: str, key: AlternateKey) -> None:
         sql = self.tables[table_name]
-        index = sa.Index(key_index_name(table_name, key), *(sql.c[a] for a in key.attributes), unique=True)
+        index = sa.Index(
+            key_index_name(table_name, key), *(sql.c[a] for a in key.attributes), unique=True
+        )
         try:
             with conn.begin_nested():
                 index.create(conn)
@@ -245,7 +262,9 @@ class Store:
                 f"'{table_name}' have duplicate values for {', '.join(key.attributes)}."
             ) from exc
         self.catalogue.tables[table_name].keys.append(key)
-        self._record(conn, "key", table_name, {"name": key.name, "attributes": list(key.attributes)})
+        self._record(
+            conn, "key", table_name, {"name": key.name, "attributes": list(key.attributes)}
+        )
 
     def set_change_tracking(self, conn: Connection, table_name: str, enabled: bool) -> None:
         self.catalogue.tables[table_name].change_tracking = enabled
@@ -268,8 +287,8 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction; writers in this process queue here instead of failing on locks."""
-        with self._write_lock, self.engine.connect() as conn:
-            conn = conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+        with self._write_lock, self.engine.connect() as raw:
+            conn = raw.execution_options(sqlite_begin="BEGIN IMMEDIATE")
             with conn.begin():
                 yield conn
 
@@ -308,11 +327,14 @@ class Store:
         row.update(values)
         row.setdefault(table.primary_id, str(uuid.uuid4()))
         row.update(
-            createdon=now, modifiedon=now, versionnumber=version,
-            createdby=str(as_user), modifiedby=str(as_user),
+            createdon=now,
+            modifiedon=now,
+            versionnumber=version,
+            createdby=str(as_user),
+            modifiedby=str(as_user),
             createdonbehalfby=str(on_behalf_of) if on_behalf_of else None,
             modifiedonbehalfby=str(on_behalf_of) if on_behalf_of else None,
-        )  # fmt: skip
+        )
         if "ownerid" in table.attributes:
             if row.get("ownerid") is None:
                 row["ownerid"] = str(as_user)
@@ -324,39 +346,53 @@ class Store:
         self.compute(table, row)
         return row
 
-    def compute(self, table: Table, row: dict[str, Any], existing: Mapping[str, Any] | None = None) -> None:
+    def compute(
+        self, table: Table, row: dict[str, Any], existing: Mapping[Any, Any] | None = None
+    ) -> None:
         """Read-only columns Dataverse derives from others (full name, composite address)."""
         merged = {**(existing or {}), **row}
-        if "fullname" in table.attributes and table.name in {"contact", "lead", "systemuser"}:
-            if {"firstname", "lastname"} & row.keys() or existing is None:
-                parts = [merged.get("firstname"), merged.get("lastname")]
-                row["fullname"] = " ".join(p for p in parts if p) or None
+        named = table.name in {"contact", "lead", "systemuser"} and "fullname" in table.attributes
+        if named and ({"firstname", "lastname"} & row.keys() or existing is None):
+            parts = [merged.get("firstname"), merged.get("lastname")]
+            row["fullname"] = " ".join(p for p in parts if p) or None
         if "address1_composite" in table.attributes and any(k.startswith("address1_") for k in row):
             parts = [
                 merged.get(k)
-                for k in ("address1_line1", "address1_line2", "address1_line3", "address1_city",
-                          "address1_stateorprovince", "address1_postalcode", "address1_country")
-            ]  # fmt: skip
+                for k in (
+                    "address1_line1",
+                    "address1_line2",
+                    "address1_line3",
+                    "address1_city",
+                    "address1_stateorprovince",
+                    "address1_postalcode",
+                    "address1_country",
+                )
+            ]
             row["address1_composite"] = "\r\n".join(str(p) for p in parts if p) or None
         if "statecode" in row and "statuscode" not in row and "statuscode" in table.attributes:
-            state = next((o for o in table.attributes["statecode"].options if o.value == row["statecode"]), None)
+            state = next(
+                (o for o in table.attributes["statecode"].options if o.value == row["statecode"]),
+                None,
+            )
             if state is not None and state.default_status is not None:
                 row["statuscode"] = state.default_status
 
-    def to_storage(self, table: Table, values: Mapping[str, Any]) -> dict[str, Any]:
+    def to_storage(self, table: Table, values: Mapping[Any, Any]) -> dict[str, Any]:
         """Python values (as seeding passes them) → column values."""
         out: dict[str, Any] = {}
         for name, value in values.items():
             attr = table.attributes.get(name)
             if attr is None:
-                raise ValueError(f"{table.name} has no column {name!r}; add it to the catalogue first")
+                raise ValueError(
+                    f"{table.name} has no column {name!r}; add it to the catalogue first"
+                )
             if attr.is_lookup:
-                target: str | None = None
-                if isinstance(value, tuple):
-                    target, value = value
-                out[name] = str(value) if value is not None else None
+                target, ref = value if isinstance(value, tuple) else (None, value)
+                out[name] = str(ref) if ref is not None else None
                 if len(attr.targets) > 1:
-                    out[name + TYPE_SUFFIX] = target or (attr.targets[0] if value is not None else None)
+                    out[name + TYPE_SUFFIX] = target or (
+                        attr.targets[0] if ref is not None else None
+                    )
             elif attr.type == "Uniqueidentifier" and value is not None:
                 out[name] = str(value)
             elif attr.type == "DateTime" and isinstance(value, dt.datetime):
@@ -369,7 +405,7 @@ class Store:
                 out[name] = value
         return out
 
-    def from_storage(self, table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
+    def from_storage(self, table: Table, row: Mapping[Any, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, attr in table.attributes.items():
             value = row.get(name)
@@ -383,15 +419,19 @@ class Store:
     # ---- in-process API -----------------------------------------------------------------
 
     def insert(
-        self, table: str, values: Mapping[str, Any], *, as_user: uuid.UUID,
+        self,
+        table: str,
+        values: Mapping[Any, Any],
+        *,
+        as_user: uuid.UUID,
         conn: Connection | None = None,
-    ) -> uuid.UUID:  # fmt: skip
+    ) -> uuid.UUID:
         return self.bulk_insert(table, [values], as_user=as_user, conn=conn)[0]
 
     def bulk_insert(
         self,
         table: str,
-        rows: Sequence[Mapping[str, Any]],
+        rows: Sequence[Mapping[Any, Any]],
         *,
         as_user: uuid.UUID,
         conn: Connection | None = None,
@@ -403,23 +443,35 @@ class Store:
         first = self.next_versions(conn, len(rows))
         now = format_datetime(utc_now())
         prepared = [
-            self.defaults(definition, self.to_storage(definition, values), as_user=as_user,
-                          on_behalf_of=None, version=first + i, now=now)
+            self.defaults(
+                definition,
+                self.to_storage(definition, values),
+                as_user=as_user,
+                on_behalf_of=None,
+                version=first + i,
+                now=now,
+            )
             for i, values in enumerate(rows)
-        ]  # fmt: skip
+        ]
         sql = self.tables[table]
         columns = {c.name for c in sql.c}
         normalised = [{c: r.get(c) for c in columns} for r in prepared]
         conn.execute(sql.insert(), normalised)
         return [uuid.UUID(r[definition.primary_id]) for r in prepared]
 
-    def get(self, table: str, record_id: uuid.UUID, *, conn: Connection | None = None) -> dict[str, Any] | None:
+    def get(
+        self, table: str, record_id: uuid.UUID, *, conn: Connection | None = None
+    ) -> dict[str, Any] | None:
         if conn is None:
             with self.read() as own:
                 return self.get(table, record_id, conn=own)
         definition = self.table(table)
         sql = self.tables[table]
-        row = conn.execute(sa.select(sql).where(sql.c[definition.primary_id] == str(record_id))).mappings().first()
+        row = (
+            conn.execute(sa.select(sql).where(sql.c[definition.primary_id] == str(record_id)))
+            .mappings()
+            .first()
+        )
         return None if row is None else self.from_storage(definition, row)
 
     def find_systemuser(
@@ -432,7 +484,9 @@ class Store:
         sql = self.tables["systemuser"]
         clauses = []
         if aad_object_id is not None:
-            clauses.append(sa.func.lower(sql.c.azureactivedirectoryobjectid) == aad_object_id.lower())
+            clauses.append(
+                sa.func.lower(sql.c.azureactivedirectoryobjectid) == aad_object_id.lower()
+            )
         if application_id is not None:
             clauses.append(sa.func.lower(sql.c.applicationid) == application_id.lower())
         if systemuserid is not None:
@@ -445,7 +499,11 @@ class Store:
 
     def count(self, table: str) -> int:
         with self.read() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(self.tables[table])).scalar_one())
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(self.tables[table])
+                ).scalar_one()
+            )
 
 
 def attribute_to_json(attr: Attribute) -> dict[str, Any]:
@@ -464,19 +522,29 @@ def attribute_from_json(data: dict[str, Any]) -> Attribute:
 
 def table_to_json(table: Table) -> dict[str, Any]:
     return {
-        "name": table.name, "entity_set": table.entity_set, "primary_id": table.primary_id,
-        "primary_name": table.primary_name, "object_type_code": table.object_type_code,
-        "ownership": table.ownership, "change_tracking": table.change_tracking,
+        "name": table.name,
+        "entity_set": table.entity_set,
+        "primary_id": table.primary_id,
+        "primary_name": table.primary_name,
+        "object_type_code": table.object_type_code,
+        "ownership": table.ownership,
+        "change_tracking": table.change_tracking,
         "display_name": table.display_name,
         "attributes": [attribute_to_json(a) for a in table.attributes.values()],
-    }  # fmt: skip
+    }
 
 
 def table_from_json(data: dict[str, Any]) -> Table:
     attrs = {a["name"]: attribute_from_json(a) for a in data["attributes"]}
     return Table(
-        name=data["name"], entity_set=data["entity_set"], primary_id=data["primary_id"],
-        primary_name=data["primary_name"], attributes=attrs,
-        object_type_code=data["object_type_code"], ownership=data["ownership"],
-        change_tracking=data["change_tracking"], custom=True, display_name=data["display_name"],
-    )  # fmt: skip
+        name=data["name"],
+        entity_set=data["entity_set"],
+        primary_id=data["primary_id"],
+        primary_name=data["primary_name"],
+        attributes=attrs,
+        object_type_code=data["object_type_code"],
+        ownership=data["ownership"],
+        change_tracking=data["change_tracking"],
+        custom=True,
+        display_name=data["display_name"],
+    )

@@ -31,6 +31,7 @@ from gtmsync.dataverse_local import (
 )
 from gtmsync.dataverse_local.context import Call, Headers, Reply, WebApiSettings
 from gtmsync.dataverse_local.principal import Principal
+from gtmsync.dataverse_local.schema import Table
 from gtmsync.dataverse_local.store import Store
 
 VERSIONS = frozenset({"v9.0", "v9.1", "v9.2"})
@@ -124,7 +125,7 @@ def dispatch(call: Call) -> Reply:
     return _entity_member(call, table, key, segments[1:])
 
 
-def _entity_member(call: Call, table: records.Table, key: records.Key, rest: list[str]) -> Reply:
+def _entity_member(call: Call, table: Table, key: records.Key, rest: list[str]) -> Reply:
     name, child_key = _name_and_key(rest[0])
     navs = table.navigation_properties()
     collections = call.store.catalogue.collection_navigations(table.name)
@@ -190,7 +191,7 @@ def _entity_member(call: Call, table: records.Table, key: records.Key, rest: lis
 
 
 def run(call: Call) -> Reply:
-    """Dispatch, turning Dataverse errors into error replies (used per request and per batch part)."""
+    """Dispatch, turning Dataverse errors into error replies."""
     try:
         return dispatch(call)
     except errors.DataverseLocalError as exc:
@@ -215,10 +216,17 @@ def execute(
     try:
         with transaction() as conn:
             call = Call(
-                store=store, conn=conn, principal=principal, settings=settings,
-                service_root=service_root, method=method, path=path, query=query_items,
-                headers=Headers(headers), body=body,
-            )  # fmt: skip
+                store=store,
+                conn=conn,
+                principal=principal,
+                settings=settings,
+                service_root=service_root,
+                method=method,
+                path=path,
+                query=query_items,
+                headers=Headers(headers),
+                body=body,
+            )
             reply = run(call)
             if reply.status >= 400 and path.strip("/") != "$batch":
                 raise _Rollback(reply)
@@ -241,13 +249,16 @@ def create_webapi_app(
         if version not in VERSIONS:
             exc = errors.resource_not_found(version)
             return Response(exc.body(), exc.status, exc.headers())
+        principal: Principal | None
         if principal_resolver is not None:
             principal = principal_resolver(request)
         else:
             principal = getattr(request.state, "principal", None)
         if principal is None:
             return Response(
-                b'{"error":{"code":"0x80072560","message":"The user is not a member of the organization."}}',
+                errors.DataverseLocalError(
+                    401, "0x80072560", "The user is not a member of the organization."
+                ).body(),
                 401,
                 {"Content-Type": "application/json", "WWW-Authenticate": "Bearer"},
             )
