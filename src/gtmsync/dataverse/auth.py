@@ -25,9 +25,10 @@ contains the authority's CA.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 import httpx  # noqa: TID251 - this package is where HTTP lives
@@ -211,17 +212,36 @@ class SignedIn:
 class AuthCodeFlow:
     """Authorization code with PKCE: `start()` gives the URL to redirect to, `finish()` redeems."""
 
-    def __init__(self, config: MsalConfig, *, scopes: list[str], redirect_uri: str) -> None:
+    def __init__(
+        self,
+        config: MsalConfig,
+        *,
+        scopes: list[str],
+        redirect_uri: str,
+        response_mode: Literal["query", "form_post"] = "query",
+    ) -> None:
         self._config = config
         self._scopes = scopes
         self._redirect_uri = redirect_uri
+        self._response_mode = response_mode
 
     def start(self, *, state: str | None = None, login_hint: str | None = None) -> dict[str, Any]:
-        """The flow dict to keep server-side until the callback; `flow["auth_uri"]` is the URL."""
-        with self._config.http_session() as session:
+        """The flow dict to keep server-side until the callback; `flow["auth_uri"]` is the URL.
+
+        `response_mode="query"` (a GET callback, as in Microsoft's auth-code docs) is the
+        default; MSAL warns about it and recommends `form_post` (RFC 9700 §4.3.1), which
+        needs a callback that accepts POST. The warning is silenced here because the choice
+        is deliberate and configurable, and the PKCE verifier already binds the code.
+        """
+        with self._config.http_session() as session, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="response_mode='form_post'")
             app = self._config.build_app(http_client=session)
             flow: dict[str, Any] = app.initiate_auth_code_flow(
-                self._scopes, redirect_uri=self._redirect_uri, state=state, login_hint=login_hint
+                self._scopes,
+                redirect_uri=self._redirect_uri,
+                state=state,
+                login_hint=login_hint,
+                response_mode=self._response_mode,
             )
         return flow
 
