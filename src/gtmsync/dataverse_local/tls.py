@@ -43,12 +43,12 @@ def _system_ca_pem() -> str:
 
 
 def ensure_tls(directory: Path) -> TlsFiles:
-    """Create the CA and server certificate under `directory/tls` on first use; reuse them after.
+    """Create the CA and server certificate in `directory` on first use; reuse them after.
 
     The server certificate names 127.0.0.1, localhost and ::1, so every loopback spelling
     of the org URL verifies.
     """
-    tls_dir = directory / "tls"
+    tls_dir = directory
     files = TlsFiles(
         directory=tls_dir,
         ca_cert=tls_dir / "ca.pem",
