@@ -453,11 +453,49 @@ class Store:
             )
             for i, values in enumerate(rows)
         ]
-        sql = self.tables[table]
-        columns = {c.name for c in sql.c}
-        normalised = [{c: r.get(c) for c in columns} for r in prepared]
-        conn.execute(sql.insert(), normalised)
+        self._insert_rows(conn, self.tables[table], prepared)
         return [uuid.UUID(r[definition.primary_id]) for r in prepared]
+
+    def _insert_rows(self, conn: Connection, sql: sa.Table, rows: list[dict[str, Any]]) -> None:
+        columns = list(sql.c)
+        if conn.dialect.name != "sqlite" or len(rows) < 100:
+            conn.execute(sql.insert(), [{c.name: r.get(c.name) for c in columns} for r in rows])
+            return
+        # Seeding and benchmarks insert hundreds of thousands of rows; SQLAlchemy's per-row
+        # statement bookkeeping costs more than SQLite's insert, so bind values are processed
+        # once per column and handed to the driver's executemany.
+        processors = [c.type._cached_bind_processor(conn.dialect) for c in columns]
+        names = ", ".join(f'"{c.name}"' for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        params = [
+            tuple(
+                p(r.get(c.name)) if p is not None else r.get(c.name)
+                for c, p in zip(columns, processors, strict=True)
+            )
+            for r in rows
+        ]
+        statement = f'INSERT INTO "{sql.name}" ({names}) VALUES ({marks})'  # noqa: S608 - names come from the catalogue
+        conn.exec_driver_sql(statement, params)
+
+    @contextmanager
+    def deferred_indexes(self, table: str) -> Iterator[None]:
+        """Drop `table`'s non-unique indexes for a bulk load and rebuild them afterwards.
+
+        Building an index once over a loaded table is far cheaper than maintaining it row by
+        row; unique (alternate-key) indexes stay so key violations are still caught.
+        """
+        sql = self.tables[table]
+        indexes = [i for i in sql.indexes if not i.unique]
+        with self.write() as conn:
+            for index in indexes:
+                conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{index.name}"')
+        try:
+            yield
+        finally:
+            with self.write() as conn:
+                for index in indexes:
+                    conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{index.name}"')
+                    index.create(conn)
 
     def get(
         self, table: str, record_id: uuid.UUID, *, conn: Connection | None = None
