@@ -67,7 +67,7 @@ from gtmsync.platform.formats import (
 )
 from gtmsync.platform.models import Company, Contact, IntentSignal
 
-DEFAULT_BATCH_SIZE = 5000
+DEFAULT_BATCH_SIZE = 10_000
 REJECT_COLUMNS = ("row", "column", "value", "reason")
 
 Parser = Callable[[str], Any]

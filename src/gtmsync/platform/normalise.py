@@ -16,6 +16,8 @@ _EMAIL_RE = re.compile(
 )
 _SCHEME_RE = re.compile(r"^[a-z][a-z0-9+.-]*://")
 _LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_DIGIT_RE = re.compile(r"\d")
+_SPACES_RE = re.compile(r"\s+")
 _INT_RE = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.0+)?$|^\d+(?:\.0+)?$")
 
 # A hand-written registrable-domain rule instead of `tldextract`: that library wants the Public
@@ -103,8 +105,8 @@ def _ascii_labels(labels: list[str]) -> list[str]:
 
 def clean_phone(value: str) -> str:
     """Phones are kept as written (formats differ per country) with runs of spaces collapsed."""
-    phone = " ".join(value.split())
-    if not any(ch.isdigit() for ch in phone):
+    phone = _SPACES_RE.sub(" ", value) if "  " in value or "\t" in value else value
+    if _DIGIT_RE.search(phone) is None:
         raise ValueError("not a phone number (no digits)")
     return phone
 
