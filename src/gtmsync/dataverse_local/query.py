@@ -298,6 +298,18 @@ class SortKey:
     column: Any
     descending: bool
     name: str
+    lowered: bool = False  # sorted by lower(column): strings compare case-insensitively
+    decimal: bool = False  # Money/Decimal travel as text in the skiptoken
+
+    def token_value(self, value: Any) -> Any:
+        if value is None:
+            return None
+        if self.lowered:
+            return str(value).lower()
+        return str(value) if self.decimal else value
+
+    def sql_value(self, value: Any) -> Any:
+        return Decimal(value) if self.decimal and value is not None else value
 
 
 def sort_keys(table: Table, sql: sa.Table, orderby: Sequence[tuple[str, bool]]) -> list[SortKey]:
@@ -308,7 +320,8 @@ def sort_keys(table: Table, sql: sa.Table, orderby: Sequence[tuple[str, bool]]) 
         if attr is None or (attr.is_lookup and name == prop):
             raise errors.unknown_property(table.name, prop)
         column = sa.func.lower(sql.c[name]) if attr.is_string else sql.c[name]
-        keys.append(SortKey(column, desc, name))
+        decimal = attr.type in {"Money", "Decimal"}
+        keys.append(SortKey(column, desc, name, lowered=attr.is_string, decimal=decimal))
     if not any(k.name == table.primary_id for k in keys):
         keys.append(SortKey(sql.c[table.primary_id], False, table.primary_id))
     return keys
@@ -322,8 +335,11 @@ def order_clauses(keys: Sequence[SortKey]) -> list[Any]:
     ]
 
 
-def after(keys: Sequence[SortKey], last: Sequence[Any]) -> Any:
+def after(keys: Sequence[SortKey], token_values: Sequence[Any]) -> Any:
     """Rows strictly after `last` in the order of `keys` (NULL-aware lexicographic)."""
+    if len(token_values) != len(keys):
+        raise errors.bad_request("The $skiptoken is not valid for this query.", "0x80060888")
+    last = [k.sql_value(v) for k, v in zip(keys, token_values, strict=True)]
     clauses = []
     for i, key in enumerate(keys):
         prefix = [
@@ -342,19 +358,7 @@ def after(keys: Sequence[SortKey], last: Sequence[Any]) -> Any:
 
 
 def _sort_values(keys: Sequence[SortKey], row: Mapping[Any, Any]) -> list[Any]:
-    values = []
-    for k in keys:
-        value = row[k.name]
-        if (
-            isinstance(value, str)
-            and k.column is not None
-            and getattr(k.column, "name", "") == "lower"
-        ):
-            value = value.lower()
-        if isinstance(value, Decimal):
-            value = str(value)
-        values.append(value)
-    return values
+    return [k.token_value(row[k.name]) for k in keys]
 
 
 def page_size(call: Call, opts: Options) -> tuple[int, bool]:
