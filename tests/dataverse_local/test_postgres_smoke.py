@@ -1,4 +1,4 @@
-"""The data plane on PostgreSQL: the same requests as on SQLite (needs GTMSYNC_TEST_DATABASE_URL)."""
+"""The data plane on PostgreSQL (needs GTMSYNC_TEST_DATABASE_URL)."""
 
 from __future__ import annotations
 
