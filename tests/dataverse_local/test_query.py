@@ -150,6 +150,36 @@ class TestFilter:
         )
         assert [r["name"] for r in rows] == ["A"]
 
+    def test_lambda_any_and_all(self, dv_client: DataverseTestClient) -> None:
+        def account_with_tasks(name: str, states: list[int]) -> None:
+            url = dv_client.post("accounts", json={"name": name}).headers["OData-EntityId"]
+            account_id = url.rsplit("(", 1)[1].rstrip(")")
+            for i, state in enumerate(states):
+                bind = f"/accounts({account_id})"
+                task = dv_client.post(
+                    "tasks",
+                    json={
+                        "subject": f"{name}-{i}",
+                        "regardingobjectid_account_task@odata.bind": bind,
+                    },
+                ).headers["OData-EntityId"]
+                if state:
+                    dv_client.patch(task, json={"statecode": state, "statuscode": 5})
+
+        account_with_tasks("none", [])
+        account_with_tasks("open", [0, 0])
+        account_with_tasks("mixed", [0, 1])
+        account_with_tasks("done", [1, 1])
+
+        def names(expr: str) -> list[str]:
+            rows = values(dv_client, f"accounts?$select=name&$filter={expr}&$orderby=name")
+            return [str(r["name"]) for r in rows]
+
+        assert names("Account_Tasks/any(t:t/statecode eq 1)") == ["done", "mixed"]
+        assert names("Account_Tasks/all(t:t/statecode eq 1)") == ["done", "none"]
+        assert names("Account_Tasks/any()") == ["done", "mixed", "open"]
+        assert names("Account_Tasks/any(t:contains(t/subject,'OPEN'))") == ["open"]
+
     def test_unknown_column_in_filter(self, dv_client: DataverseTestClient) -> None:
         response = dv_client.get("accounts?$filter=nosuch eq 1")
         assert response.status_code == 400

@@ -13,7 +13,7 @@ Supported by the data plane:
   (`parentcustomerid_account`, `regardingobjectid_account_task`…).
 - Reads: `$select`, `$filter` (comparisons, `and/or/not`, `contains/startswith/endswith` with
   LIKE wildcards, null checks, column-to-column, one level of navigation, case-insensitive
-  strings, `''` escaping, parameter aliases, JSON arrays, `Microsoft.Dynamics.CRM.In/NotIn/
+  strings, `''` escaping, lambda `any`/`all` over one-to-many navigations, parameter aliases, JSON arrays, `Microsoft.Dynamics.CRM.In/NotIn/
   Between/NotBetween/EqualUserId/NotEqualUserId/EqualBusinessId/ContainValues/LastX*/NextX*/
   OlderThanX*/Last7Days/Next7Days/On/OnOrAfter/OnOrBefore/Today/Yesterday/Tomorrow/ThisMonth/
   ThisYear`), `$orderby`, `$top`, `$count`, `/$count`, `$expand` (single- and collection-valued,
@@ -37,8 +37,7 @@ Supported by the data plane:
   DateTime, Picklist) and alternate keys, persisted across restarts.
 - Functions: `WhoAmI`, `RetrieveTotalRecordCount`.
 
-Not supported (answered with a Dataverse-shaped error, mostly 501): deep insert, lambda
-`any/all`, `$apply`, `DeleteMultiple`/`BulkDelete`, bound actions other than the bulk ones,
+Not supported (answered with a Dataverse-shaped error, mostly 501): deep insert, `$apply`, `DeleteMultiple`/`BulkDelete`, bound actions other than the bulk ones,
 N:N relationships, `RelationshipDefinitions` content, FetchXML and `?sql=`, multi-select
 choices beyond storage and `ContainValues`, calculated/rollup columns, fiscal-period query
 functions, hierarchy functions (`Above`, `Under`), currency conversion.

@@ -161,10 +161,13 @@ class FilterVisitor(AstToSqlAlchemyCoreVisitor):
         user_id: uuid.UUID,
         business_unit_id: uuid.UUID | None = None,
         now: dt.datetime | None = None,
+        sql: sa.FromClause | None = None,
+        lambda_var: str | None = None,
     ) -> None:
         # odata-query annotates `table` as a class; it is used as a Table instance.
         super().__init__(sql_tables[table.name])  # type: ignore[arg-type]
-        self.sql = sql_tables[table.name]
+        self.sql = sql if sql is not None else sql_tables[table.name]
+        self.lambda_var = lambda_var
         self.catalogue = catalogue
         self.definition = table
         self.sql_tables = sql_tables
@@ -186,8 +189,17 @@ class FilterVisitor(AstToSqlAlchemyCoreVisitor):
         attr = self.attribute(node.name)
         return self.sql.c[attr.name]
 
+    def _is_lambda_member(self, node: ast._Node) -> bool:
+        return (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.owner, ast.Identifier)
+            and node.owner.name == self.lambda_var
+        )
+
     def visit_Attribute(self, node: ast.Attribute) -> Any:  # noqa: N802
         """`primarycontactid/fullname`: a correlated scalar subquery through the lookup."""
+        if self._is_lambda_member(node):
+            return self.visit_Identifier(ast.Identifier(node.attr))
         if not isinstance(node.owner, ast.Identifier):
             raise errors.bad_request("Only one level of navigation is supported in $filter.")
         nav = self.definition.navigation_properties().get(node.owner.name)
@@ -205,6 +217,8 @@ class FilterVisitor(AstToSqlAlchemyCoreVisitor):
     def _attr_of(self, node: ast._Node) -> Attribute | None:
         if isinstance(node, ast.Identifier):
             return self.attribute(node.name)
+        if isinstance(node, ast.Attribute) and self._is_lambda_member(node):
+            return self.attribute(node.attr)
         if isinstance(node, ast.Attribute) and isinstance(node.owner, ast.Identifier):
             nav = self.definition.navigation_properties().get(node.owner.name)
             if nav is not None:
@@ -253,10 +267,37 @@ class FilterVisitor(AstToSqlAlchemyCoreVisitor):
             )
         return super().visit_UnaryOp(node)
 
-    def visit_CollectionLambda(self, _node: ast.CollectionLambda) -> Any:  # noqa: N802
-        raise errors.DataverseLocalError(
-            501, "0x80060888", "Lambda operators (any/all) are not supported by the local server."
+    def visit_CollectionLambda(self, node: ast.CollectionLambda) -> Any:  # noqa: N802
+        """`Account_Tasks/any(t:t/statecode eq 1)` → EXISTS; `all(...)` → NOT EXISTS(NOT ...)."""
+        if not isinstance(node.owner, ast.Identifier):
+            raise errors.bad_request(
+                "Lambda operators need a collection-valued navigation property.", "0x0"
+            )
+        collection = self.catalogue.collection_navigations(self.definition.name).get(
+            node.owner.name
         )
+        if collection is None:
+            raise errors.unknown_property(self.definition.name, node.owner.name)
+        child = self.catalogue.tables[collection.table]
+        child_sql = self.sql_tables[child.name].alias()
+        link = child_sql.c[collection.attribute] == self.sql.c[self.definition.primary_id]
+        if node.lambda_ is None:
+            return sa.exists(sa.select(sa.literal(1)).select_from(child_sql).where(link))
+        inner = FilterVisitor(
+            self.catalogue,
+            child,
+            self.sql_tables,
+            user_id=self.user_id,
+            business_unit_id=self.business_unit_id,
+            now=self.now,
+            sql=child_sql,
+            lambda_var=node.lambda_.identifier.name,
+        )
+        condition = inner.visit(node.lambda_.expression)
+        if isinstance(node.operator, ast.All):
+            condition = sa.not_(condition)
+        found = sa.exists(sa.select(sa.literal(1)).select_from(child_sql).where(link, condition))
+        return sa.not_(found) if isinstance(node.operator, ast.All) else found
 
     def _substr_function(self, field: ast._Node, substr: ast._Node, func: str) -> Any:
         attr = self._attr_of(field)
