@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -24,7 +25,7 @@ TARGET_ROWS_PER_S = 50_000
 TARGET_PEAK_MB = 400
 
 
-def _child(data_dir: Path, url: str, batch_size: int) -> None:
+def _child(data_dir: Path, url: str, batch_size: int, *, pipelined: bool) -> None:
     """Migrate (untimed), then load companies and contacts; print the figures as JSON."""
     import psutil
 
@@ -47,9 +48,12 @@ def _child(data_dir: Path, url: str, batch_size: int) -> None:
     sampler.start()
     figures: dict[str, float] = {}
     for kind, name in ((Kind.COMPANIES, "companies.csv"), (Kind.CONTACTS, "contacts.csv")):
-        started = time.perf_counter()
-        result = load_file(factory, kind, data_dir / name, batch_size=batch_size)
+        started, cpu_started = time.perf_counter(), time.process_time()
+        result = load_file(
+            factory, kind, data_dir / name, batch_size=batch_size, pipelined=pipelined
+        )
         figures[f"{kind}_seconds"] = time.perf_counter() - started
+        figures[f"{kind}_cpu_seconds"] = time.process_time() - cpu_started
         figures[f"{kind}_rows"] = result.loaded
         figures[f"{kind}_rejected"] = result.rejected
     stop.set()
@@ -72,10 +76,13 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--companies", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument(
+        "--serial", action="store_true", help="Write batches on the reading thread (comparison)."
+    )
     parser.add_argument("--child", nargs=2, metavar=("DATA_DIR", "DB_URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(Path(args.child[0]), args.child[1], args.batch_size)
+        _child(Path(args.child[0]), args.child[1], args.batch_size, pipelined=not args.serial)
         return
 
     from gtmsync.platform.sample import write_sample_files
@@ -95,7 +102,16 @@ def main() -> None:
         )
         url = f"sqlite:///{data_dir / 'bench.db'}"
         completed = subprocess.run(
-            [sys.executable, __file__, "--batch-size", str(args.batch_size), "--child", tmp, url],
+            [
+                sys.executable,
+                __file__,
+                "--batch-size",
+                str(args.batch_size),
+                *(["--serial"] if args.serial else []),
+                "--child",
+                tmp,
+                url,
+            ],
             check=True,
             capture_output=True,
             text=True,
@@ -106,6 +122,7 @@ def main() -> None:
     total_rows = figures["companies_rows"] + figures["contacts_rows"]
     total_seconds = figures["companies_seconds"] + figures["contacts_seconds"]
     total_rate = total_rows / total_seconds
+    cpu_seconds = figures["companies_cpu_seconds"] + figures["contacts_cpu_seconds"]
     rows = [
         (
             "contacts rows/s",
@@ -134,6 +151,20 @@ def main() -> None:
             "",
         ),
         ("wall time of the load (s)", f"{total_seconds:,.1f}", "", ""),
+        ("CPU time of the load (s, all threads)", f"{cpu_seconds:,.1f}", "", ""),
+        (
+            "rows per CPU-second",
+            f"{total_rows / cpu_seconds:,.0f}",
+            "",
+            "throughput on an idle machine lies between this and 2x this",
+        ),
+        ("batch size / pipelined", f"{args.batch_size:,} / {not args.serial}", "", ""),
+        (
+            "load average (1 min) at the end",
+            f"{os.getloadavg()[0]:.1f}",
+            f"<= {os.cpu_count()}",
+            "",
+        ),
         ("sampled peak RSS (MB)", f"{figures['sampled_peak_rss'] / 2**20:,.0f}", "", ""),
     ]
     print(_table(rows))

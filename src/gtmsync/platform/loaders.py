@@ -552,26 +552,28 @@ def _validated(
             continue
         out: dict[str, Any] = {}
         bad = False
+        # The common case (a value that needs no parsing) takes the fewest steps: this loop
+        # runs ten times per row, millions of times per load.
         for (name, required, parse, limit), raw in zip(plan, values, strict=True):
-            value = raw.strip() if raw is not None else ""
-            if not value:
-                if required:
-                    sink.add(row_no, name, raw, "missing required value")
-                    bad = True
-                out[name] = None
-                continue
-            if limit is not None and len(value) > limit:
-                sink.add(row_no, name, raw, f"longer than {limit} characters")
+            if raw:
+                value = raw.strip()
+                if value:
+                    if limit is not None and len(value) > limit:
+                        sink.add(row_no, name, raw, f"longer than {limit} characters")
+                        bad = True
+                    elif parse is None:
+                        out[name] = value
+                    else:
+                        try:
+                            out[name] = parse(value)
+                        except ValueError as exc:
+                            sink.add(row_no, name, raw, str(exc))
+                            bad = True
+                    continue
+            if required:
+                sink.add(row_no, name, raw, "missing required value")
                 bad = True
-                continue
-            if parse is not None:
-                try:
-                    out[name] = parse(value)
-                except ValueError as exc:
-                    sink.add(row_no, name, raw, str(exc))
-                    bad = True
-                continue
-            out[name] = value
+            out[name] = None
         if not bad and spec.kind is Kind.COMPANIES and not _derive_company(row_no, out, sink):
             bad = True
         yield row_no, (None if bad else out)
