@@ -507,3 +507,37 @@ class TestDuplicateDetection:
             headers={"MSCRM.SuppressDuplicateDetection": "false", "If-Match": "*"},
         )
         assert clash.status_code == 500
+
+
+class TestDeepInsert:
+    def test_microsoft_deep_insert_example(self, dv_client: DataverseTestClient) -> None:
+        body = {
+            "name": "Sample Account",
+            "primarycontactid": {"firstname": "John", "lastname": "Smith"},
+            "opportunity_customer_accounts": [
+                {
+                    "name": "Opportunity associated to Sample Account",
+                    "Opportunity_Tasks": [{"subject": "Task associated to opportunity"}],
+                }
+            ],
+        }
+        response = dv_client.post("accounts", json=body)
+        assert response.status_code == 204
+        account_url = response.headers["OData-EntityId"]
+        expanded = dv_client.get(
+            f"{account_url}?$select=name&$expand=primarycontactid($select=fullname),"
+            "opportunity_customer_accounts($select=name)"
+        ).json()
+        assert expanded["primarycontactid"]["fullname"] == "John Smith"
+        (opportunity,) = expanded["opportunity_customer_accounts"]
+        tasks = dv_client.get(
+            f"opportunities({opportunity['opportunityid']})/Opportunity_Tasks?$select=subject"
+        ).json()["value"]
+        assert [t["subject"] for t in tasks] == ["Task associated to opportunity"]
+
+    def test_failing_nested_row_rolls_back_the_parent(self, dv_client: DataverseTestClient) -> None:
+        body = {"name": "Parent", "primarycontactid": {"lastname": "x" * 51}}
+        response = dv_client.post("accounts", json=body)
+        assert response.status_code == 400
+        assert dv_client.get("accounts/$count").text == "0"
+        assert dv_client.get("contacts/$count").text == "0"

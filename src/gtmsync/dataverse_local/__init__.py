@@ -13,32 +13,35 @@ Supported by the data plane:
   (`parentcustomerid_account`, `regardingobjectid_account_task`…).
 - Reads: `$select`, `$filter` (comparisons, `and/or/not`, `contains/startswith/endswith` with
   LIKE wildcards, null checks, column-to-column, one level of navigation, case-insensitive
-  strings, `''` escaping, lambda `any`/`all` over one-to-many navigations, parameter aliases, JSON arrays, `Microsoft.Dynamics.CRM.In/NotIn/
-  Between/NotBetween/EqualUserId/NotEqualUserId/EqualBusinessId/ContainValues/LastX*/NextX*/
+  strings, `''` escaping, lambda `any`/`all` over one-to-many navigations, parameter aliases,
+  JSON arrays,
+  `Microsoft.Dynamics.CRM.In/NotIn/Between/NotBetween/EqualUserId/NotEqualUserId/EqualBusinessId/ContainValues/LastX*/NextX*/
   OlderThanX*/Last7Days/Next7Days/On/OnOrAfter/OnOrBefore/Today/Yesterday/Tomorrow/ThisMonth/
   ThisYear`), `$orderby`, `$top`, `$count`, `/$count`, `$expand` (single- and collection-valued,
   nested `$select/$filter/$orderby/$top`, `/$ref`), keyset paging with opaque `$skiptoken`,
   `Prefer: odata.maxpagesize` (≤ 5,000), `Preference-Applied`, formatted-value, lookup and
   total-record-count annotations, conditional GET (304).
-- Writes: POST (204 + `OData-EntityId`, or 201 with `return=representation`), PATCH update and
-  upsert with `If-Match`/`If-None-Match`, DELETE, single-property GET/PUT/DELETE, `@odata.bind`
-  (three URL forms, case-sensitive names, collection binds on create), alternate keys (none by
-  default; created through `…/Keys`) incl. multi-part keys, `$ref` associate/disassociate,
-  optimistic concurrency (412), duplicate detection when `MSCRM.SuppressDuplicateDetection:
-  false`, column security (unreadable columns read as null and cannot be written), privileges
-  from the caller's `Principal` (403 `0x80040220`), impersonation (`createdonbehalfby`).
+- Writes: POST (204 + `OData-EntityId`, or 201 with `return=representation`) with deep insert,
+  PATCH update and upsert with `If-Match`/`If-None-Match`, DELETE, single-property
+  GET/PUT/DELETE, `@odata.bind` (three URL forms, case-sensitive names, collection binds on
+  create), alternate keys (none by default; created through `…/Keys`) incl. multi-part keys,
+  `$ref` associate/disassociate, optimistic concurrency (412), duplicate detection when
+  `MSCRM.SuppressDuplicateDetection: false`, column security (unreadable columns read as null
+  and cannot be written), privileges from the caller's `Principal` (403 `0x80040220`),
+  impersonation (`createdonbehalfby`).
 - `$batch` (change sets atomic, Content-ID references, continue-on-error, 1,000-request cap),
   `CreateMultiple`/`UpdateMultiple`/`UpsertMultiple` (all-or-nothing).
 - Change tracking: `Prefer: odata.track-changes`, delta links `<version>!<timestamp>`,
   tombstones, paged initial sync, `/$count?$deltatoken=`, expiry (default 7 days).
 - Metadata: `EntityDefinitions` (by `LogicalName` or `MetadataId`, `$select`, `$filter`,
-  `$expand=Attributes`), `/Attributes` with type casts and `OptionSet`, `/Keys`; creating
-  custom tables, columns (String, Memo, Integer, BigInt, Decimal, Double, Money, Boolean,
-  DateTime, Picklist) and alternate keys, persisted across restarts.
+  `$expand=Attributes`), `/Attributes` with type casts and `OptionSet`, `/Keys`; creating custom
+  tables, columns (String, Memo, Integer, BigInt, Decimal, Double, Money, Boolean, DateTime,
+  Picklist) and alternate keys, persisted across restarts.
 - Functions: `WhoAmI`, `RetrieveTotalRecordCount`.
 
-Not supported (answered with a Dataverse-shaped error, mostly 501): deep insert, `$apply`, `DeleteMultiple`/`BulkDelete`, bound actions other than the bulk ones,
-N:N relationships, `RelationshipDefinitions` content, FetchXML and `?sql=`, multi-select
-choices beyond storage and `ContainValues`, calculated/rollup columns, fiscal-period query
-functions, hierarchy functions (`Above`, `Under`), currency conversion.
+Not supported (answered with a Dataverse-shaped error, mostly 501): deep update, `$apply`,
+`DeleteMultiple`/`BulkDelete`, bound actions other than the bulk ones, N:N relationships,
+`RelationshipDefinitions` content, FetchXML and `?sql=`, multi-select choices beyond storage
+and `ContainValues`, calculated/rollup columns, fiscal-period and hierarchy query functions
+(`Above`, `Under`), currency conversion, `$expand` nextLinks on expanded collections.
 """

@@ -272,14 +272,31 @@ def payload_to_columns(
             if len(lookup.targets) > 1:
                 out[lookup.name + TYPE_SUFFIX] = target.name
             continue
+        if isinstance(value, dict) and name in navs:
+            if not creating:
+                raise errors.DataverseLocalError(
+                    501, "0x80060888", "Deep update is not supported; update the related row."
+                )
+            nav = navs[name]
+            lookup = table.attributes[nav.attribute]
+            target = call.store.catalogue.tables[nav.target]
+            call.require(table, Access.APPEND)
+            call.require(target, Access.APPEND_TO)
+            nested = create_from_payload(call, target, value)
+            out[lookup.name] = nested[target.primary_id]
+            if len(lookup.targets) > 1:
+                out[lookup.name + TYPE_SUFFIX] = target.name
+            continue
+        if isinstance(value, list) and name in call.store.catalogue.collection_navigations(
+            table.name
+        ):
+            if not creating:
+                raise errors.DataverseLocalError(
+                    501, "0x80060888", "Deep update is not supported; create the related rows."
+                )
+            continue  # created after the parent row, see create_from_payload
         attr = table.attributes.get(name)
         if attr is None:
-            if isinstance(value, dict | list) and (
-                name in navs or name in call.store.catalogue.collection_navigations(table.name)
-            ):
-                raise errors.DataverseLocalError(
-                    501, "0x80060888", "Deep insert is not supported by the local server."
-                )
             raise errors.invalid_payload_property(table.name, name)
         if attr.is_lookup:
             if value is not None:
@@ -406,11 +423,32 @@ def _rep_reply(call: Call, table: Table, row: Mapping[Any, Any], status: int) ->
     return reply
 
 
-def create(call: Call, table: Table) -> Reply:
-    body = call.json_body()
+def create_from_payload(
+    call: Call, table: Table, body: Mapping[Any, Any], extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Create a row from a JSON body, with deep insert of related rows (spec §3.1)."""
     values = payload_to_columns(call, table, body, creating=True)
+    values.update(extra or {})
     row = insert_row(call, table, values)
     _bind_collections(call, table, body, row[table.primary_id])
+    collections = call.store.catalogue.collection_navigations(table.name)
+    for name, value in body.items():
+        if not isinstance(value, list) or name not in collections:
+            continue
+        coll = collections[name]
+        child = call.store.catalogue.tables[coll.table]
+        link: dict[str, Any] = {coll.attribute: row[table.primary_id]}
+        if len(child.attributes[coll.attribute].targets) > 1:
+            link[coll.attribute + TYPE_SUFFIX] = table.name
+        for item in value:
+            if not isinstance(item, Mapping):
+                raise errors.bad_request(f"'{name}' must be an array of objects.", "0x80048d19")
+            create_from_payload(call, child, item, link)
+    return row
+
+
+def create(call: Call, table: Table) -> Reply:
+    row = create_from_payload(call, table, call.json_body())
     if _representation(call):
         return _rep_reply(call, table, row, 201)
     url = entity_url(call, table, row[table.primary_id])
