@@ -12,6 +12,7 @@ import threading
 import uuid
 from urllib.parse import quote
 
+import httpx  # noqa: TID251 - timeouts are httpx.Timeout
 import pytest
 
 from gtmsync.dataverse import (
@@ -418,6 +419,21 @@ class TestFaults:
         assert dv.who_am_i().user_id == local_org.app.systemuserid
         dv.create("accounts", {"name": "after expiry"})
         assert local_org.count("account") == 1
+
+    def test_token_expiry_fault_rule(self, local_org: LocalOrg, dv: DataverseClient) -> None:
+        dv.who_am_i()
+        local_org.server.faults.add(FaultRule(kind="token_expiry", count=1))
+        dv.create("accounts", {"name": "after the fault"})
+        assert local_org.count("account") == 1
+
+    def test_slow_read_times_out_and_is_retried(self, local_org: LocalOrg) -> None:
+        local_org.server.faults.add(
+            FaultRule(kind="latency", latency_ms=3000, count=1, method="GET", path="accounts")
+        )
+        with local_org.client(timeout=httpx.Timeout(1.0)) as client:
+            client.who_am_i()
+            assert list(client.query("accounts", select=["name"])) == []
+        assert [c.attempt for c in local_org.calls if c.resource == "accounts"] == [1, 2]
 
     def test_concurrency_is_bounded_per_org(self, local_org: LocalOrg) -> None:
         local_org.server.limits.config = LimitConfig(max_concurrent=2)

@@ -408,3 +408,44 @@ class TestBatchOverTheClient:
         assert [(r.ref, r.ok) for r in results] == [("a", True), ("b", False)]
         assert results[0].entity_id == uuid.UUID(int=4)
         assert json.loads(results[1].body)["error"]["message"] == "bad"
+
+
+class TestBulkFallback:
+    def test_unsupported_upsert_multiple_falls_back_to_batch(self) -> None:
+        seen: list[str] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            seen.append(request.url.path.rsplit("/", 1)[-1])
+            if request.url.path.endswith("UpsertMultiple"):
+                return json_response(
+                    501, {"error": {"code": "0x80060888", "message": "not supported"}}
+                )
+            body = request.content.decode()
+            assert body.count("PATCH ") == 2
+            assert "accounts(accountnumber='A''1')" in body
+            part = (
+                "--r\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n\r\n"
+            )
+            return httpx.Response(
+                200,
+                content=(part * 2 + "--r--\r\n").encode(),
+                headers={"Content-Type": "multipart/mixed; boundary=r"},
+            )
+
+        with make_client(handler) as client:
+            client.upsert_multiple(
+                "accounts",
+                "account",
+                [
+                    ({"accountnumber": "A'1"}, {"name": "a"}),
+                    ({"accountnumber": "B"}, {"name": "b"}),
+                ],
+            )
+        assert seen == ["Microsoft.Dynamics.CRM.UpsertMultiple", "$batch"]
+
+    def test_request_info_names_the_table(self) -> None:
+        handler, _ = sequence(httpx.Response(204))
+        seen: list[RequestInfo] = []
+        with make_client(handler, on_request=seen.append) as client:
+            client.update("contacts", uuid.UUID(int=1), {"lastname": "x"})
+        assert seen[0].table == "contacts"

@@ -64,6 +64,11 @@ class RequestInfo:
     attempt: int
     operations: int = 1
 
+    @property
+    def table(self) -> str:
+        """The entity set (or function, or `$batch`) the request addresses."""
+        return self.resource
+
 
 @dataclass(frozen=True)
 class WhoAmI:
