@@ -173,6 +173,13 @@ class TestBatch:
         assert status == 400
         assert "Content-ID Reference: '$1' does not exist in the batch context." in text
 
+    def test_change_set_parts_need_content_id(self, dv_client: DataverseTestClient) -> None:
+        cs = changeset("changeset_F", [request_part("POST", f"{BASE}/accounts", {"name": "A"})])
+        status, _, text = batch(dv_client, [cs])
+        assert status == 400
+        assert "Content-ID header not present" in text
+        assert dv_client.get("accounts/$count").text == "0"
+
     def test_get_not_allowed_in_change_set(self, dv_client: DataverseTestClient) -> None:
         cs = changeset("changeset_E", [request_part("GET", f"{BASE}/accounts", content_id=1)])
         status, _, _ = batch(dv_client, [cs])

@@ -114,6 +114,9 @@ def parse(body: bytes, content_type: str | None) -> list[Part | ChangeSet]:
                     raise errors.bad_request(
                         "GET requests are not allowed inside a change set.", "0x80060888"
                     )
+                if part.content_id is None:
+                    # Reported for Dataverse by third-party tools (spec §4.1, [obs]).
+                    raise errors.bad_request("Content-ID header not present", "0x80060888")
                 changeset.parts.append(part)
             items.append(changeset)
         else:
