@@ -343,7 +343,9 @@ class FilterVisitor(AstToSqlAlchemyCoreVisitor):
             raise errors.bad_request(
                 "PropertyName must be a string literal naming a column.", "0x0"
             )
-        attr = self.attribute(node.py_val)
+        # Query functions name columns by logical name, lookups included (`ownerid`).
+        name = str(node.py_val)
+        attr = self.definition.attributes.get(name) or self.attribute(name)
         column = self.sql.c[attr.name]
         return attr, sa.func.lower(column) if attr.is_string else column
 
