@@ -13,12 +13,14 @@ import pytest
 
 from gtmsync.dataverse import (
     AuthCodeFlow,
+    ClientCredentials,
     DataverseClient,
     DelegatedTokens,
     MsalAuth,
     MsalConfig,
     ReconnectRequiredError,
     SignedIn,
+    TransportError,
     org_scope,
 )
 from gtmsync.dataverse_local.security import SYSTEM_ADMINISTRATOR
@@ -146,6 +148,26 @@ class TestImpersonation:
         assert on_behalf is not None
         assert created_by.id == person.systemuserid
         assert on_behalf.id == local_org.app.systemuserid
+
+
+class TestIdentityProviderDown:
+    def test_unreachable_authority_is_a_transient_transport_error(self) -> None:
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        config = MsalConfig(
+            "client",
+            authority=f"https://127.0.0.1:{port}/t",
+            client_secret="s",
+            instance_discovery=False,
+        )
+        tokens = ClientCredentials(config, scope="https://org.crm.dynamics.com/.default")
+        with pytest.raises(TransportError) as caught:
+            tokens.token(force_refresh=False)
+        assert caught.value.transient
+        tokens.close()
 
 
 class TestConfiguration:

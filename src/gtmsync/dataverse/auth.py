@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
@@ -35,7 +36,12 @@ import httpx  # noqa: TID251 - this package is where HTTP lives
 import msal
 import requests
 
-from gtmsync.dataverse.errors import AuthenticationError, ConfigurationError, ReconnectRequiredError
+from gtmsync.dataverse.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ReconnectRequiredError,
+    TransportError,
+)
 
 ENTRA_AUTHORITY = "https://login.microsoftonline.com/organizations"
 _MICROSOFT_HOSTS = ("login.microsoftonline.com", "login.microsoft.com", "login.windows.net")
@@ -99,6 +105,17 @@ class MsalConfig:
         return msal.PublicClientApplication(self.client_id, **common)
 
 
+@contextmanager
+def _identity_provider_errors(authority: str) -> Iterator[None]:
+    """An unreachable identity provider is a transient transport failure, not a crash."""
+    try:
+        yield
+    except requests.RequestException as exc:
+        raise TransportError(
+            f"the identity provider at {authority} could not be reached: {type(exc).__name__}"
+        ) from exc
+
+
 class TokenProvider(Protocol):
     def token(self, *, force_refresh: bool) -> str: ...
 
@@ -125,7 +142,7 @@ class ClientCredentials:
         self._session.close()
 
     def token(self, *, force_refresh: bool) -> str:
-        with self._lock:
+        with self._lock, _identity_provider_errors(self._config.authority):
             if self._app is None:
                 self._app = self._config.build_app(http_client=self._session)
             if force_refresh:
@@ -172,7 +189,7 @@ class DelegatedTokens:
         return str(self._cache.serialize())
 
     def token(self, *, force_refresh: bool) -> str:
-        with self._lock:
+        with self._lock, _identity_provider_errors(self._config.authority):
             if self._app is None:
                 self._app = self._config.build_app(self._cache, http_client=self._session)
             accounts = self._app.get_accounts()
