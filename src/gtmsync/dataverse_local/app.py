@@ -225,7 +225,7 @@ class LocalDataverseApp:
             scope["headers"] = [
                 (k, v) for k, v in scope["headers"] if k.lower() != b"content-length"
             ] + [(b"content-length", str(len(body)).encode())]
-            receive = _replay(body)
+            receive = _replay(body, receive)
         start: Message | None = None
         chunks: list[bytes] = []
 
@@ -354,7 +354,7 @@ class _Gate:
                     message["headers"] = [*message.get("headers", []), *extra]
                 await send(message)
 
-            await self.webapi(scope, _replay(body), send_with_limits)
+            await self.webapi(scope, _replay(body, receive), send_with_limits)
         finally:
             self.app.limits.release(ticket)
 
@@ -464,7 +464,8 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-def _replay(body: bytes) -> Receive:
+def _replay(body: bytes, upstream: Receive) -> Receive:
+    """Hand the already-read body to the next app once, then pass on the server's events."""
     sent = False
 
     async def receive() -> Message:
@@ -472,8 +473,7 @@ def _replay(body: bytes) -> Receive:
         if not sent:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.sleep(3600)
-        return {"type": "http.disconnect"}
+        return await upstream()
 
     return receive
 

@@ -53,6 +53,9 @@ def _uvicorn_config(app: LocalDataverseApp, tls: TlsFiles, **kwargs: Any) -> uvi
         log_level="warning",
         access_log=False,
         timeout_keep_alive=30,
+        # TLS connections a client keeps open idle would hold shutdown for the SSL close
+        # timeout (30 s); give in-flight requests a moment, then stop.
+        timeout_graceful_shutdown=3,
         **kwargs,
     )
 
@@ -259,5 +262,6 @@ def serve_in_thread(
         yield ServerHandle(base_url=f"https://{host}:{port}", app=app, tls=tls)
     finally:
         server.should_exit = True
+        server.force_exit = True  # tests are over: do not wait for idle keep-alive clients
         thread.join(timeout=10)
         sock.close()
