@@ -449,3 +449,31 @@ class TestBulkFallback:
         with make_client(handler, on_request=seen.append) as client:
             client.update("contacts", uuid.UUID(int=1), {"lastname": "x"})
         assert seen[0].table == "contacts"
+
+
+class TestNextLinkPager:
+    def test_follows_links_until_the_last_page(self) -> None:
+        from gtmsync.dataverse import NextLinkPager
+
+        pager = NextLinkPager()
+        first = pager.init_request(httpx.Request("GET", f"{API}/accounts", headers={"Prefer": "p"}))
+        pager.update_state({"value": [], "@odata.nextLink": f"{API}/accounts?$skiptoken=2"})
+        assert pager.has_next_page
+        second = pager.update_request(first)
+        assert str(second.url) == f"{API}/accounts?$skiptoken=2"
+        assert second.headers["Prefer"] == "p"
+        pager.update_state({"value": [], "@odata.deltaLink": f"{API}/accounts?$deltatoken=9"})
+        assert not pager.has_next_page
+        assert pager.delta_link == f"{API}/accounts?$deltatoken=9"
+        assert pager.pages == 2
+        with pytest.raises(RuntimeError, match="no next page"):
+            pager.update_request(second)
+
+    def test_bad_page_arguments_fail_before_any_request(self) -> None:
+        handler, seen = sequence()
+        with make_client(handler) as client:
+            with pytest.raises(ValueError, match="between 1 and 5000"):
+                client.pages("accounts", page_size=10_000)
+            with pytest.raises(ValueError, match="either top or page_size"):
+                client.query("accounts", top=5, page_size=10)
+        assert seen == []

@@ -14,6 +14,7 @@ failed connect, where Dataverse never ran the request.
 
 from __future__ import annotations
 
+import itertools
 import json as jsonlib
 import ssl
 import threading
@@ -353,7 +354,10 @@ class DataverseClient:
         page_size: int | None = None,
         annotations: str | None = ALL_ANNOTATIONS,
     ) -> Iterator[Page]:
-        """Pages of a collection read, following `@odata.nextLink` until the last page."""
+        """Pages of a collection read, following `@odata.nextLink` until the last page.
+
+        Arguments are checked now; requests go out lazily as the pages are iterated.
+        """
         if page_size is not None and not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ConfigurationError(f"page_size={page_size} must be between 1 and {MAX_PAGE_SIZE}")
         if page_size is not None and top is not None:
@@ -367,19 +371,18 @@ class DataverseClient:
         headers = _prefer(
             f"odata.maxpagesize={page_size}" if page_size else None, _annotations(annotations)
         )
-        yield from self._follow(odata.name(entity_set), params, headers)
+        return self._follow(odata.name(entity_set), params, headers)
 
     def _follow(
         self, path: str, params: Mapping[str, str] | None, headers: Mapping[str, str]
     ) -> Iterator[Page]:
         pager = NextLinkPager()
-        pager.init_request(self._http.build_request("GET", self.url(path)))
         response = self.request("GET", path, params=params, headers=headers, idempotent=True)
         while True:
-            page = Page.from_response(response)
-            pager.update_state(response.json())
-            yield page
-            if not pager.has_next_page or pager.next_link is None:
+            body = response.json()
+            pager.update_state(body)
+            yield Page.from_body(body, response)
+            if pager.next_link is None:
                 return
             response = self.request("GET", pager.next_link, headers=headers, idempotent=True)
 
@@ -396,7 +399,7 @@ class DataverseClient:
         annotations: str | None = ALL_ANNOTATIONS,
     ) -> Iterator[Record]:
         """Every matching row, page by page (lazy: stop iterating to stop requesting)."""
-        for page in self.pages(
+        pages = self.pages(
             entity_set,
             select=select,
             filter=filter,
@@ -405,8 +408,8 @@ class DataverseClient:
             top=top,
             page_size=page_size,
             annotations=annotations,
-        ):
-            yield from page.records
+        )
+        return itertools.chain.from_iterable(page.records for page in pages)
 
     def query_in(
         self,

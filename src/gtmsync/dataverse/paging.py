@@ -19,13 +19,11 @@ class NextLinkPager:
         self.next_link: str | None = None
         self.delta_link: str | None = None
         self.pages = 0
-        self._started = False
 
     def init_request(self, request: httpx.Request) -> httpx.Request:
         self.next_link = None
         self.delta_link = None
         self.pages = 0
-        self._started = True
         return request
 
     def update_state(self, body: dict[str, Any]) -> None:
@@ -35,7 +33,7 @@ class NextLinkPager:
 
     @property
     def has_next_page(self) -> bool:
-        return self._started and self.next_link is not None
+        return self.next_link is not None
 
     def update_request(self, request: httpx.Request) -> httpx.Request:
         if self.next_link is None:

@@ -114,7 +114,10 @@ class Page:
 
     @classmethod
     def from_response(cls, response: httpx.Response) -> Page:
-        body = response.json()
+        return cls.from_body(response.json(), response)
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any], response: httpx.Response) -> Page:
         rows = body.get("value", [])
         return cls(
             records=[Record(row) for row in rows],
