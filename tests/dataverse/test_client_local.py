@@ -420,6 +420,23 @@ class TestFaults:
         dv.create("accounts", {"name": "after expiry"})
         assert local_org.count("account") == 1
 
+    def test_random_storm_of_throttles_errors_and_drops_never_duplicates(
+        self, local_org: LocalOrg, dv: DataverseClient
+    ) -> None:
+        account_key(dv)
+        faults = local_org.server.faults
+        faults.clear(seed=1234)
+        faults.add(FaultRule(kind="throttle", rate=0.3, retry_after=0, method="PATCH"))
+        faults.add(FaultRule(kind="error", status=503, rate=0.1, method="PATCH"))
+        faults.add(FaultRule(kind="drop", rate=0.15, method="PATCH"))
+        patient = RetryPolicy(max_attempts=12, backoff_base=0.01, backoff_max=0.05)
+        with local_org.client(retry=patient) as client:
+            for i in range(60):
+                client.upsert("accounts", {"accountnumber": f"S{i}"}, {"name": f"storm {i}"})
+        injected = faults.describe()
+        assert local_org.count("account") == 60
+        assert sum(c.attempt > 1 for c in local_org.calls) > 0, injected
+
     def test_token_expiry_fault_rule(self, local_org: LocalOrg, dv: DataverseClient) -> None:
         dv.who_am_i()
         local_org.server.faults.add(FaultRule(kind="token_expiry", count=1))

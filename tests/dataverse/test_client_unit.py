@@ -157,6 +157,17 @@ class TestRetries:
         assert sleeps == [7.0]
         assert len(seen) == 2
 
+    def test_each_retry_is_a_structured_log_event(self, caplog: pytest.LogCaptureFixture) -> None:
+        handler, _ = sequence(
+            json_response(429, {"error": {}}, **{"Retry-After": "3"}),
+            json_response(200, {"value": []}),
+        )
+        with caplog.at_level("INFO", logger="gtmsync.dataverse.retry"), make_client(handler) as c:
+            list(c.query("accounts"))
+        [record] = caplog.records
+        assert (record.reason, record.attempt, record.wait_s) == ("HTTP 429", 1, 3.0)  # type: ignore[attr-defined]
+        assert "Bearer" not in record.getMessage()
+
     def test_429_storm_raises_throttled_never_drops(self) -> None:
         storm = [json_response(429, {"error": {}}, **{"Retry-After": "1"}) for _ in range(4)]
         handler, _ = sequence(*storm)
