@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gtmsync.dataverse_local.directory import Directory
+from gtmsync.dataverse_local.directory import AppRegistration, Directory, EntraUser
 from gtmsync.dataverse_local.errors import DataverseLocalError
 from gtmsync.dataverse_local.faults import (
     Decision,
@@ -55,12 +55,15 @@ from gtmsync.dataverse_local.limits import (
 from gtmsync.dataverse_local.oauth import IdentityProvider
 from gtmsync.dataverse_local.principal import Principal
 from gtmsync.dataverse_local.security import (
+    SALESPERSON,
+    SYSTEM_ADMINISTRATOR,
     SecurityModel,
     SystemUser,
     impersonated_not_found,
     not_a_member,
     user_disabled,
 )
+from gtmsync.dataverse_local.seed import provision_application_user, provision_user
 from gtmsync.dataverse_local.tokens import TokenError, TokenIssuer, load_or_create_signing_key
 
 Scope = MutableMapping[str, Any]
@@ -91,6 +94,27 @@ class ServerConfig:
     fault_seed: int = 0
     extra_resources: frozenset[str] = frozenset()  # other org URLs tokens may target
     webapi: ASGIApp | None = None  # the data plane; None = webapi.create_webapi_app(store)
+
+
+@dataclass
+class ProvisionedUser:
+    entra: EntraUser
+    systemuserid: uuid.UUID
+
+    @property
+    def object_id(self) -> str:
+        return self.entra.object_id
+
+
+@dataclass
+class ProvisionedApp:
+    registration: AppRegistration
+    secret: str | None
+    systemuserid: uuid.UUID | None
+
+    @property
+    def client_id(self) -> str:
+        return self.registration.client_id
 
 
 class _Unauthorized(Exception):  # noqa: N818
@@ -153,6 +177,65 @@ class LocalDataverseApp:
     def expire_tokens(self) -> None:
         """Refuse every access token issued before now (the token-expiry fault)."""
         self.tokens.not_before = time.time()
+
+    def add_user(
+        self,
+        first: str,
+        last: str,
+        *,
+        roles: tuple[str, ...] = (SALESPERSON,),
+        global_admin: bool = False,
+        disabled: bool = False,
+    ) -> ProvisionedUser:
+        """An Entra user with a linked systemuser holding `roles` (for tests and demos)."""
+        entra, user_id = provision_user(
+            self.store,
+            self.directory,
+            self.security,
+            first=first,
+            last=last,
+            roles=roles,
+            global_admin=global_admin,
+            disabled=disabled,
+        )
+        return ProvisionedUser(entra, user_id)
+
+    def register_app(
+        self,
+        name: str,
+        *,
+        redirect_uris: tuple[str, ...] = (),
+        multi_tenant: bool = False,
+        requires_admin_consent: bool | None = None,
+        confidential: bool = True,
+        application_user_roles: tuple[str, ...] | None = (SYSTEM_ADMINISTRATOR,),
+    ) -> ProvisionedApp:
+        """Register an app; with `application_user_roles` also create its application user."""
+        registration, secret = self.directory.register_app(
+            name,
+            redirect_uris=redirect_uris,
+            multi_tenant=multi_tenant,
+            requires_admin_consent=requires_admin_consent,
+            confidential=confidential,
+        )
+        user_id = None
+        if application_user_roles is not None:
+            user_id = provision_application_user(
+                self.store,
+                self.directory,
+                self.security,
+                client_id=registration.client_id,
+                name=name,
+                roles=application_user_roles,
+            )
+        return ProvisionedApp(registration, secret, user_id)
+
+    def reset(self) -> None:
+        """Clear faults, limit windows, usage counters and the token-expiry cut-off."""
+        self.faults.clear()
+        self.limits.reset()
+        self.usage.reset()
+        self.tokens.not_before = 0.0
 
     def _mark_secured(self, table: str, attribute: str, secured: bool) -> None:
         """Flag a secured column in the data plane's catalogue (metadata shows IsSecured)."""

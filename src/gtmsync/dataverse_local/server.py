@@ -13,7 +13,6 @@ import socket
 import ssl
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,12 +25,14 @@ import uvicorn
 from gtmsync.dataverse_local.app import (
     DroppedConnection,
     LocalDataverseApp,
+    ProvisionedApp,
+    ProvisionedUser,
     ServerConfig,
     create_app,
 )
-from gtmsync.dataverse_local.directory import AppRegistration, EntraUser
+
+__all__ = ["ProvisionedApp", "ProvisionedUser", "ServerHandle", "run", "serve_in_thread"]
 from gtmsync.dataverse_local.security import SALESPERSON, SYSTEM_ADMINISTRATOR, Role
-from gtmsync.dataverse_local.seed import provision_application_user, provision_user
 from gtmsync.dataverse_local.tls import TlsFiles, ensure_tls
 
 
@@ -63,27 +64,6 @@ def _uvicorn_config(app: LocalDataverseApp, tls: TlsFiles, **kwargs: Any) -> uvi
 def run(app: LocalDataverseApp, tls: TlsFiles, *, host: str, port: int) -> None:
     """Serve `app` over HTTPS until interrupted."""
     uvicorn.Server(_uvicorn_config(app, tls, host=host, port=port)).run()
-
-
-@dataclass
-class ProvisionedUser:
-    entra: EntraUser
-    systemuserid: uuid.UUID
-
-    @property
-    def object_id(self) -> str:
-        return self.entra.object_id
-
-
-@dataclass
-class ProvisionedApp:
-    registration: AppRegistration
-    secret: str | None
-    systemuserid: uuid.UUID | None
-
-    @property
-    def client_id(self) -> str:
-        return self.registration.client_id
 
 
 @dataclass
@@ -172,17 +152,10 @@ class ServerHandle:
         global_admin: bool = False,
         disabled: bool = False,
     ) -> ProvisionedUser:
-        entra, user_id = provision_user(
-            self.store,
-            self.directory,
-            self.security,
-            first=first,
-            last=last,
-            roles=roles,
-            global_admin=global_admin,
-            disabled=disabled,
+        """See `LocalDataverseApp.add_user`."""
+        return self.app.add_user(
+            first, last, roles=roles, global_admin=global_admin, disabled=disabled
         )
-        return ProvisionedUser(entra, user_id)
 
     def register_app(
         self,
@@ -194,35 +167,22 @@ class ServerHandle:
         confidential: bool = True,
         application_user_roles: tuple[str, ...] | None = (SYSTEM_ADMINISTRATOR,),
     ) -> ProvisionedApp:
-        """Register an app; with `application_user_roles` also create its application user."""
-        registration, secret = self.directory.register_app(
+        """See `LocalDataverseApp.register_app`."""
+        return self.app.register_app(
             name,
             redirect_uris=redirect_uris,
             multi_tenant=multi_tenant,
             requires_admin_consent=requires_admin_consent,
             confidential=confidential,
+            application_user_roles=application_user_roles,
         )
-        user_id = None
-        if application_user_roles is not None:
-            user_id = provision_application_user(
-                self.store,
-                self.directory,
-                self.security,
-                client_id=registration.client_id,
-                name=name,
-                roles=application_user_roles,
-            )
-        return ProvisionedApp(registration, secret, user_id)
 
     def define_role(self, role: Role) -> Role:
         return self.security.define_role(role)  # type: ignore[no-any-return]
 
     def reset(self) -> None:
         """Clear faults, limit windows, usage counters and the token-expiry cut-off."""
-        self.app.faults.clear()
-        self.app.limits.reset()
-        self.app.usage.reset()
-        self.app.tokens.not_before = 0.0
+        self.app.reset()
 
 
 def free_port(host: str = "127.0.0.1") -> socket.socket:
