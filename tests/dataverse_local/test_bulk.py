@@ -84,3 +84,51 @@ class TestBulk:
 
     def test_unknown_action_is_501(self, dv_client: DataverseTestClient) -> None:
         assert dv_client.post(ACTION + "DeleteMultiple", json={"Targets": []}).status_code == 501
+
+
+class TestBulkDelete:
+    def test_sdk_payload_deletes_at_once_and_leaves_tombstones(
+        self, dv_client: DataverseTestClient
+    ) -> None:
+        ids = dv_client.post(
+            ACTION + "CreateMultiple", json={"Targets": [target(name=f"A{i}") for i in range(3)]}
+        ).json()["Ids"]
+        tracked = dv_client.get("accounts?$select=name", headers={"Prefer": "odata.track-changes"})
+        delta_link = tracked.json()["@odata.deltaLink"]
+        payload = {
+            "JobName": "Bulk delete account records",
+            "SendEmailNotification": False,
+            "ToRecipients": [],
+            "CCRecipients": [],
+            "RecurrencePattern": "",
+            "StartDateTime": "2026-11-23T10:00:00Z",
+            "QuerySet": [
+                {
+                    "@odata.type": "Microsoft.Dynamics.CRM.QueryExpression",
+                    "EntityName": "account",
+                    "ColumnSet": {
+                        "@odata.type": "Microsoft.Dynamics.CRM.ColumnSet",
+                        "AllColumns": False,
+                        "Columns": [],
+                    },
+                    "Criteria": {
+                        "@odata.type": "Microsoft.Dynamics.CRM.FilterExpression",
+                        "FilterOperator": "And",
+                        "Conditions": [
+                            {
+                                "@odata.type": "Microsoft.Dynamics.CRM.ConditionExpression",
+                                "AttributeName": "accountid",
+                                "Operator": "In",
+                                "Values": [{"Value": i, "Type": "System.Guid"} for i in ids[:2]],
+                            }
+                        ],
+                    },
+                }
+            ],
+        }
+        response = dv_client.post("BulkDelete", json=payload)
+        assert response.status_code == 200
+        assert response.json()["JobId"]
+        assert [r["name"] for r in dv_client.get("accounts?$select=name").json()["value"]] == ["A2"]
+        delta = dv_client.get(delta_link).json()["value"]
+        assert sorted(r["id"] for r in delta) == sorted(ids[:2])

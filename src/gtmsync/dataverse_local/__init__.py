@@ -37,10 +37,11 @@ Supported by the data plane:
   `$expand=Attributes`), `/Attributes` with type casts and `OptionSet`, `/Keys`; creating custom
   tables, columns (String, Memo, Integer, BigInt, Decimal, Double, Money, Boolean, DateTime,
   Picklist) and alternate keys, persisted across restarts.
-- Functions: `WhoAmI`, `RetrieveTotalRecordCount`.
+- Functions and actions: `WhoAmI`, `RetrieveTotalRecordCount`, `BulkDelete` (QueryExpression
+  conditions Equal/NotEqual/In/NotIn/Null/NotNull; runs at once).
 
 Not supported (answered with a Dataverse-shaped error, mostly 501): deep update, `$apply`,
-`DeleteMultiple`/`BulkDelete`, bound actions other than the bulk ones, N:N relationships,
+`DeleteMultiple`, bound actions other than the bulk ones, N:N relationships,
 `RelationshipDefinitions` content, FetchXML and `?sql=`, multi-select choices beyond storage
 and `ContainValues`, calculated/rollup columns, fiscal-period and hierarchy query functions
 (`Above`, `Under`), currency conversion, `$expand` nextLinks on expanded collections.

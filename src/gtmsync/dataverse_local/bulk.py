@@ -7,8 +7,10 @@ the request's one transaction and the first error propagates.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import sqlalchemy as sa
 
 from gtmsync.dataverse_local import errors, records
 from gtmsync.dataverse_local.context import Call, Reply
@@ -99,3 +101,63 @@ def execute(call: Call, table: Table, action: str) -> Reply:
             values.pop(table.primary_id, None)
             records.update_row(call, table, existing, values)
     return Reply.empty(204)
+
+
+_CONDITIONS: dict[str, Callable[[Any, list[Any]], Any]] = {
+    "Equal": lambda col, values: col == values[0],
+    "NotEqual": lambda col, values: col != values[0],
+    "In": lambda col, values: col.in_(values),
+    "NotIn": lambda col, values: col.not_in(values),
+    "Null": lambda col, _values: col.is_(None),
+    "NotNull": lambda col, _values: col.is_not(None),
+}
+
+
+def bulk_delete(call: Call) -> Reply:
+    """The `BulkDelete` action with `QueryExpression` criteria, run at once.
+
+    On Dataverse it starts an asynchronous system job; here the job completes before the
+    response, so the returned `JobId` names work that is already done.
+    """
+    body = call.json_body()
+    query_set = body.get("QuerySet") if isinstance(body, Mapping) else None
+    if not isinstance(query_set, list) or not query_set:
+        raise errors.bad_request("BulkDelete needs a non-empty QuerySet.", "0x80040203")
+    for query in query_set:
+        table = call.store.catalogue.get(str(query.get("EntityName", "")))
+        if table is None:
+            raise errors.bad_request(
+                f"The entity with a name = '{query.get('EntityName')}' was not found.",
+                "0x80040217",
+            )
+        sql = call.store.tables[table.name]
+        clauses = []
+        criteria = query.get("Criteria") or {}
+        for condition in criteria.get("Conditions") or []:
+            attr = table.attributes.get(str(condition.get("AttributeName")))
+            operator = _CONDITIONS.get(str(condition.get("Operator")))
+            if attr is None or operator is None:
+                raise errors.bad_request(
+                    f"Unsupported condition {condition.get('AttributeName')!r} "
+                    f"{condition.get('Operator')!r}: use one of {', '.join(_CONDITIONS)}.",
+                    "0x80040203",
+                )
+            raw = [
+                v.get("Value") if isinstance(v, Mapping) else v
+                for v in condition.get("Values") or []
+            ]
+            values = [records.to_column(table, attr, v) for v in raw]
+            clauses.append(operator(sql.c[attr.name], values))
+        if not clauses:
+            raise errors.bad_request("BulkDelete needs at least one condition.", "0x80040203")
+        combined = sa.or_(*clauses) if criteria.get("FilterOperator") == "Or" else sa.and_(*clauses)
+        for row in list(call.conn.execute(sa.select(sql).where(combined)).mappings()):
+            records.delete_row(call, table, row)
+    job_id = uuid.uuid4()
+    return Reply.json(
+        200,
+        {
+            "@odata.context": call.metadata_url("Microsoft.Dynamics.CRM.BulkDeleteResponse"),
+            "JobId": job_id,
+        },
+    )

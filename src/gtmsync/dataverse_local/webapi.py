@@ -87,6 +87,8 @@ def dispatch(call: Call) -> Reply:
         return batch.execute(call)
     if head in {"EntityDefinitions", "RelationshipDefinitions", "GlobalOptionSetDefinitions"}:
         return metadata.handle(call, segments)
+    if head == "BulkDelete" and method == "POST":
+        return bulk.bulk_delete(call)
     if head in functions.UNBOUND:
         return functions.call_unbound(call, head, key_text)
     table = call.store.catalogue.by_set(head)
