@@ -1,6 +1,6 @@
 """Dataverse client throughput against the local server over HTTPS (loopback, in-process).
 
-    .venv/bin/python benchmarks/dataverse_client.py [--rows 20000] [--upserts 5000]
+    .venv/bin/python benchmarks/dataverse_client.py [--rows 20000] [--upserts 2000]
 
 Seeds `--rows` accounts straight into the local server's store (untimed), then measures
 through `gtmsync.dataverse.DataverseClient` with a real MSAL client-credentials token:
@@ -207,7 +207,7 @@ def render(results: list[Row]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000, help="accounts to read back")
-    parser.add_argument("--upserts", type=int, default=5_000, help="records per write path")
+    parser.add_argument("--upserts", type=int, default=2_000, help="records per write path")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gtmsync-bench-dv-") as tmp:
         results = run(args.rows, args.upserts, Path(tmp))
