@@ -80,6 +80,28 @@ class TestEntityDefinitions:
         assert body["RequiredLevel"]["Value"] == "ApplicationRequired"
         assert body["IsPrimaryName"] is True
 
+    def test_one_picklist_by_name_and_id_with_cast(self, dv_client: DataverseTestClient) -> None:
+        base = "EntityDefinitions(LogicalName='account')/Attributes"
+        cast = "Microsoft.Dynamics.CRM.PicklistAttributeMetadata"
+        by_name = dv_client.get(
+            f"{base}(LogicalName='industrycode')/{cast}?$select=LogicalName&$expand=OptionSet"
+        ).json()
+        assert by_name["LogicalName"] == "industrycode"
+        assert by_name["OptionSet"]["Name"] == "account_industrycode"
+        assert by_name["OptionSet"]["OptionSetType"] == "Picklist"
+        assert by_name["OptionSet"]["Options"][0]["Label"]["UserLocalizedLabel"]["Label"] == (
+            "Accounting"
+        )
+        by_id = dv_client.get(f"{base}({by_name['MetadataId']})/{cast}?$select=LogicalName").json()
+        assert by_id["LogicalName"] == "industrycode"
+        options = dv_client.get(
+            f"{base}(LogicalName='industrycode')/{cast}/OptionSet?$select=Options"
+        ).json()
+        assert len(options["Options"]) == 33
+        assert set(options) == {"MetadataId", "Options"}
+        not_a_picklist = dv_client.get(f"{base}(LogicalName='name')/{cast}")
+        assert not_a_picklist.status_code == 404
+
     def test_unknown_table_is_404(self, dv_client: DataverseTestClient) -> None:
         assert dv_client.get("EntityDefinitions(LogicalName='nosuch')").status_code == 404
 

@@ -64,6 +64,25 @@ class TestCreate:
             "_transactioncurrencyid_value",
         }
 
+    def test_representation_honours_expand_on_post_only(
+        self, dv_client: DataverseTestClient
+    ) -> None:
+        contact = dv_client.post("contacts", json={"firstname": "J", "lastname": "S"})
+        bind = {"primarycontactid@odata.bind": contact.headers["OData-EntityId"]}
+        created = dv_client.post(
+            "accounts?$select=name&$expand=primarycontactid($select=fullname)",
+            json={"name": "A", **bind},
+            headers={"Prefer": "return=representation"},
+        )
+        assert created.json()["primarycontactid"]["fullname"] == "J S"
+        updated = dv_client.patch(
+            f"accounts({created.json()['accountid']})?$select=name&$expand=primarycontactid",
+            json={"name": "B"},
+            headers={"Prefer": "return=representation"},
+        )
+        assert updated.status_code == 200
+        assert "primarycontactid" not in updated.json()
+
     def test_system_columns_and_owner_are_set(self, dv_client: DataverseTestClient) -> None:
         account_id = create(dv_client, "accounts", {"name": "A"})
         body = dv_client.get(f"accounts({account_id})").json()

@@ -417,7 +417,9 @@ def _representation(call: Call) -> bool:
 
 
 def _rep_reply(call: Call, table: Table, row: Mapping[Any, Any], status: int) -> Reply:
-    opts = parse_options({k: v for k, v in call.query.items() if k == "$select"})
+    # `$expand` shapes a create's representation but is ignored on PATCH (spec §3.1, §3.3).
+    allowed = {"$select", "$expand"} if call.method == "POST" else {"$select"}
+    opts = parse_options({k: v for k, v in call.query.items() if k in allowed})
     reply = entity(call, table, row, opts, status)
     reply.headers.append(("Preference-Applied", "return=representation"))
     return reply
