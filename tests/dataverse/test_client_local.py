@@ -116,6 +116,15 @@ class TestCrud:
         with pytest.raises(NotFoundError):
             dv.upsert("accounts", uuid.uuid4(), {"name": "ghost"}, mode="update_only")
 
+    def test_duplicate_detection_on_request(self, local_org: LocalOrg, dv: DataverseClient) -> None:
+        dv.create("accounts", {"name": "Contoso"})
+        dv.create("accounts", {"name": "Contoso"})  # detection is off unless asked for
+        with pytest.raises(DuplicateRecordError) as caught:
+            dv.create("accounts", {"name": "contoso"}, detect_duplicates=True)
+        assert (caught.value.status, caught.value.code) == (500, "0x80040333")
+        assert not caught.value.transient
+        assert local_org.count("account") == 2
+
     def test_stale_etag_is_a_concurrency_error(self, dv: DataverseClient) -> None:
         row_id = dv.create("accounts", {"name": "v1"})
         etag = dv.retrieve("accounts", row_id, select=["name"]).etag

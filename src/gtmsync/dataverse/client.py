@@ -113,6 +113,10 @@ def _prefer(*parts: str | None) -> dict[str, str]:
     return {"Prefer": ",".join(values)} if values else {}
 
 
+def _duplicate_detection(enabled: bool) -> dict[str, str]:
+    return {"MSCRM.SuppressDuplicateDetection": "false"} if enabled else {}
+
+
 def _annotations(value: str | None) -> str | None:
     return f'odata.include-annotations="{value}"' if value else None
 
@@ -444,9 +448,21 @@ class DataverseClient:
 
     # -- single-row writes ----------------------------------------------------------------
 
-    def create(self, entity_set: str, data: Mapping[str, Any]) -> uuid.UUID:
-        """POST a new row; returns its id. Not resent after an ambiguous failure."""
-        response = self.request("POST", odata.name(entity_set), json=dict(data), idempotent=False)
+    def create(
+        self, entity_set: str, data: Mapping[str, Any], *, detect_duplicates: bool = False
+    ) -> uuid.UUID:
+        """POST a new row; returns its id. Not resent after an ambiguous failure.
+
+        `detect_duplicates=True` runs the org's duplicate detection rules (off by default in
+        the Web API); a match raises `DuplicateRecordError` and nothing is written.
+        """
+        response = self.request(
+            "POST",
+            odata.name(entity_set),
+            json=dict(data),
+            headers=_duplicate_detection(detect_duplicates),
+            idempotent=False,
+        )
         entity_id = _entity_id_from(response.headers)
         if entity_id is None:
             raise APIError(
@@ -481,13 +497,14 @@ class DataverseClient:
         mode: Literal["upsert", "create_only", "update_only"] = "upsert",
         etag: str | None = None,
         select: Iterable[str] | None = None,
+        detect_duplicates: bool = False,
     ) -> UpsertResult:
         """PATCH by id or alternate key: creates or updates; `created` says which.
 
         `mode="create_only"` sends `If-None-Match: *` (existing row → `DuplicateRecordError`),
         `update_only` sends `If-Match` (missing row → `NotFoundError`).
         """
-        headers = {"Prefer": "return=representation"}
+        headers = {"Prefer": "return=representation", **_duplicate_detection(detect_duplicates)}
         if mode == "create_only":
             headers["If-None-Match"] = "*"
         elif mode == "update_only" or etag:
