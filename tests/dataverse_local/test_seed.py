@@ -81,6 +81,17 @@ class TestSeededTenant:
         ]  # fmt: skip
         assert proxies == [f"pat.proxy@{domain}"]
 
+    def test_business_unit_tree(self, tenant: Tenant):
+        units = {r["name"]: r for r in tenant.rows("businessunit")}
+        assert units["Contoso"]["parentbusinessunitid"] is None
+        assert (
+            units["Contoso Sales West"]["parentbusinessunitid"]
+            == units["Contoso Sales"]["businessunitid"]
+        )
+        in_sales = {r["businessunitid"] for r in tenant.rows("systemuser") if r["businessunitid"]}
+        assert units["Contoso Sales"]["businessunitid"] in in_sales
+        assert units["Contoso Sales West"]["businessunitid"] in in_sales
+
     def test_option_values_and_state_pairs_are_real(self, tenant: Tenant):
         catalogue = tenant.store.catalogue
         industries = {

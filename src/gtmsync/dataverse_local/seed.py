@@ -1,6 +1,6 @@
 """A realistic, deterministic tenant for the demo and tests (`gtmsync dataverse seed`).
 
-Identity: one business unit tree, ~15 systemusers each linked to an Entra user by
+Identity: a business unit tree (Contoso > Sales > Sales West, Contoso > Marketing), ~15 systemusers each linked to an Entra user by
 `azureactivedirectoryobjectid` — Avery Admin (Global Administrator + System
 Administrator), Dana Dynamics (System Administrator but NOT a global admin), salespeople, a
 read-only user, a delegate, two disabled users — and an application user for the
@@ -183,6 +183,26 @@ def provision_application_user(
     return user_id
 
 
+def _business_units(store: Any, seed_value: int, root: uuid.UUID) -> dict[str, uuid.UUID]:
+    """Root > Sales > Sales West, and Root > Marketing (created once)."""
+    tree = {"Sales": "root", "Marketing": "root", "Sales West": "Sales"}
+    units = {"root": root}
+    for name, parent in tree.items():
+        unit_id = _id(seed_value, "businessunit", name)
+        if store.get("businessunit", unit_id) is None:
+            store.insert(
+                "businessunit",
+                {
+                    "businessunitid": unit_id,
+                    "name": f"Contoso {name}",
+                    "parentbusinessunitid": units[parent],
+                },
+                as_user=SYSTEM_USER_ID,
+            )
+        units[name] = unit_id
+    return units
+
+
 def _ensure_system_user(store: Any) -> None:
     if store.find_systemuser(systemuserid=SYSTEM_USER_ID) is None:
         store.insert(
@@ -226,8 +246,12 @@ def seed(
     tenant = directory.tenant()
     root = root_business_unit(store)
     _ensure_system_user(store)
+    units = _business_units(store, seed_value, root)
     users: dict[str, uuid.UUID] = {}
-    for spec in SEED_USERS:
+    for index, spec in enumerate(SEED_USERS):
+        unit = root
+        if spec.roles == (SALESPERSON,):
+            unit = units["Sales West"] if index % 2 else units["Sales"]
         entra, user_id = provision_user(
             store,
             directory,
@@ -238,7 +262,7 @@ def seed(
             global_admin=spec.global_admin,
             disabled=spec.disabled,
             object_id=str(_id(seed_value, "entra", spec.first, spec.last)),
-            business_unit=root,
+            business_unit=unit,
         )
         users[entra.upn] = user_id
     app, _ = directory.register_app(
