@@ -2,7 +2,9 @@
 
 The TLS material and signing key live in one directory per worker (made once), the store is
 a fresh SQLite file per test, and each test registers its own app with an application user,
-so tests never share rows and run in parallel on free ports.
+so tests never share rows and run in parallel on free ports. (The shared, seeded
+`dataverse` fixture of tests/fixtures/dataverse.py suits readers; these tests count rows in
+the store after fault-injected writes, so each needs an empty store of its own.)
 """
 
 from __future__ import annotations

@@ -482,3 +482,47 @@ class TestFaults:
                 t.join()
         assert errors == []
         assert len(local_org.calls) == 19
+
+    def test_clients_of_one_org_share_the_limit(self, local_org: LocalOrg) -> None:
+        local_org.server.limits.config = LimitConfig(max_concurrent=2)
+        local_org.server.faults.add(FaultRule(kind="latency", latency_ms=40, method="GET"))
+        errors: list[Exception] = []
+        clients = [local_org.client(max_concurrency=2, retry=RetryPolicy.never()) for _ in range(3)]
+        for client in clients:
+            client.who_am_i()
+
+        def work(client: DataverseClient) -> None:
+            try:
+                for _ in range(4):
+                    client.who_am_i()
+            except Exception as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(c,)) for c in clients for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for client in clients:
+            client.close()
+        assert errors == []
+
+
+@pytest.mark.slow
+class TestLongFaultRun:
+    def test_bulk_upserts_of_5000_through_a_seeded_storm(
+        self, local_org: LocalOrg, dv: DataverseClient
+    ) -> None:
+        account_key(dv)
+        faults = local_org.server.faults
+        faults.clear(seed=99)
+        faults.add(FaultRule(kind="throttle", rate=0.3, retry_after=0, path="UpsertMultiple"))
+        faults.add(FaultRule(kind="drop", rate=0.2, path="UpsertMultiple"))
+        faults.add(FaultRule(kind="error", status=502, rate=0.1, path="UpsertMultiple"))
+        items = [({"accountnumber": f"L{i:05d}"}, {"name": f"long {i}"}) for i in range(5000)]
+        with local_org.client(
+            bulk_chunk_size=250, retry=RetryPolicy(max_attempts=15, backoff_base=0.01)
+        ) as client:
+            client.upsert_multiple("accounts", "account", items)
+            client.upsert_multiple("accounts", "account", items)
+        assert local_org.count("account") == 5000
