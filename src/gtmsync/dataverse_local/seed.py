@@ -1,7 +1,7 @@
 """A realistic, deterministic tenant for the demo and tests (`gtmsync dataverse seed`).
 
-Identity: a business unit tree (Contoso > Sales > Sales West, Contoso > Marketing), ~15 systemusers each linked to an Entra user by
-`azureactivedirectoryobjectid` — Avery Admin (Global Administrator + System
+Identity: a business unit tree (Contoso > Sales > Sales West, Contoso > Marketing), ~15
+systemusers each linked to an Entra user by `azureactivedirectoryobjectid` — Avery Admin (Global Administrator + System
 Administrator), Dana Dynamics (System Administrator but NOT a global admin), salespeople, a
 read-only user, a delegate, two disabled users — and an application user for the
 pre-registered gtmsync app (`GTMSYNC_CLIENT_ID` / `GTMSYNC_CLIENT_SECRET`, printed by the
