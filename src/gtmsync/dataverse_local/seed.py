@@ -1,13 +1,14 @@
 """A realistic, deterministic tenant for the demo and tests (`gtmsync dataverse seed`).
 
-Identity: a business unit tree (Contoso > Sales > Sales West, Contoso > Marketing), ~15
-systemusers each linked to an Entra user by `azureactivedirectoryobjectid` — Avery Admin (Global Administrator + System
-Administrator), Dana Dynamics (System Administrator but NOT a global admin), salespeople, a
-read-only user, a delegate, two disabled users — and an application user for the
-pre-registered gtmsync app (`GTMSYNC_CLIENT_ID` / `GTMSYNC_CLIENT_SECRET`, printed by the
-CLI). Data: a USD currency, ~200 accounts, ~500 contacts, ~150 leads, ~120 opportunities,
-~20 products and tasks/appointments/phone calls regarding them, with real option-set values
-and consistent statecode/statuscode pairs read from the catalogue.
+Identity: a business unit tree (Contoso > Sales > Sales West, Contoso > Marketing) and
+~15 systemusers, each linked to an Entra user by `azureactivedirectoryobjectid`: Avery
+Admin (Global Administrator + System Administrator), Dana Dynamics (System Administrator
+but NOT a global admin), salespeople, a read-only user, a delegate, two disabled users, and
+an application user for the pre-registered gtmsync app (`GTMSYNC_CLIENT_ID` /
+`GTMSYNC_CLIENT_SECRET`, printed by the CLI). Data: a USD currency, ~200 accounts, ~500
+contacts, ~150 leads, ~120 opportunities, ~20 products and tasks/appointments/phone calls
+regarding them, with real option-set values and consistent statecode/statuscode pairs read
+from the catalogue.
 
 Every id is derived from the seed, so the same seed gives the same tenant, and seeding
 twice changes nothing (it checks before inserting). Writes go through `store.insert` and
