@@ -199,6 +199,7 @@ class TestRetrieve:
     def test_not_found_text(self, dv_client: DataverseTestClient) -> None:
         response = dv_client.get("accounts(00000000-0000-0000-0000-000000000001)")
         assert response.status_code == 404
+        assert response.headers["x-ms-service-request-id"] == response.headers["REQ_ID"]
         assert response.json() == {
             "error": {
                 "code": "0x80040217",
@@ -422,7 +423,8 @@ class TestUpsert:
         rows = dv_client.get("accounts?$select=name,accountnumber").json()["value"]
         assert [(r["name"], r["accountnumber"]) for r in rows] == [("OB 2", "O'B")]
         assert dv_client.get("accounts(accountnumber='O''B')?$select=name").json()["name"] == "OB 2"
-        duplicate = dv_client.post("accounts", json={"name": "Dup", "accountnumber": "O'B"})
+        assert dv_client.get("accounts(accountnumber='o''b')?$select=name").json()["name"] == "OB 2"
+        duplicate = dv_client.post("accounts", json={"name": "Dup", "accountnumber": "o'b"})
         assert duplicate.status_code == 412
         assert duplicate.json()["error"]["code"] == "0x80060892"
 
@@ -483,6 +485,11 @@ class TestReferences:
             f"accounts({account_id})/opportunity_customer_accounts?$select=name"
         ).json()["value"]
         assert [o["name"] for o in listed] == ["O"]
+        refs = dv_client.get(f"accounts({account_id})/opportunity_customer_accounts/$ref").json()
+        assert refs == {
+            "@odata.context": f"{BASE}/$metadata#Collection($ref)",
+            "value": [{"@odata.id": f"{BASE}/opportunities({opportunity_id})"}],
+        }
         removed = dv_client.delete(
             f"accounts({account_id})/opportunity_customer_accounts({opportunity_id})/$ref"
         )

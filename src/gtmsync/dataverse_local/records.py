@@ -93,14 +93,14 @@ def find(call: Call, table: Table, key: Key) -> Mapping[Any, Any] | None:
     sql = call.store.tables[table.name]
     if isinstance(key, uuid.UUID):
         return single_lookup_row(call, table, key)
-    clauses = []
+    clauses: list[Any] = []
     for column, value in key_columns(table, key).items():
         attr = table.attributes[column]
         col = sql.c[column]
         if value is None:
             clauses.append(col.is_(None))
         elif attr.is_string:
-            clauses.append(col == value)
+            clauses.append(sa.func.lower(col) == str(value).lower())
         else:
             clauses.append(col == value)
     return call.conn.execute(sa.select(sql).where(*clauses)).mappings().first()

@@ -119,6 +119,15 @@ def key_index_name(table: str, key: AlternateKey) -> str:
     return f"uk_{table}_{key.name}".lower()
 
 
+def key_index(table: Table, sql: sa.Table, key: AlternateKey) -> sa.Index:
+    """A unique index for an alternate key; strings compare case-insensitively as on Dataverse."""
+    parts: list[Any] = [
+        sa.func.lower(sql.c[a]) if table.attributes[a].is_string else sql.c[a]
+        for a in key.attributes
+    ]
+    return sa.Index(key_index_name(table.name, key), *parts, unique=True)
+
+
 def _sqlite_no_pysqlite_transactions(dbapi_connection: Any, _record: Any) -> None:
     # pysqlite's own BEGIN handling breaks SAVEPOINT (SQLAlchemy SQLite dialect docs,
     # "Serializable isolation / Savepoints / Transactional DDL"); SQLAlchemy emits BEGIN instead.
@@ -200,9 +209,7 @@ class Store:
         sql = sa.Table(f"dv_{table.name}", self.metadata, *cols)
         _indexes(table, sql)
         for key in table.keys:
-            sa.Index(
-                key_index_name(table.name, key), *(sql.c[a] for a in key.attributes), unique=True
-            )
+            key_index(table, sql, key)
         self.tables[table.name] = sql
         return sql
 
@@ -222,12 +229,7 @@ class Store:
             elif row.kind == "key":
                 key = AlternateKey(definition["name"], tuple(definition["attributes"]))
                 self.catalogue.tables[row.table_name].keys.append(key)
-                sql = self.tables[row.table_name]
-                sa.Index(
-                    key_index_name(row.table_name, key),
-                    *(sql.c[a] for a in key.attributes),
-                    unique=True,
-                )
+                key_index(self.catalogue.tables[row.table_name], self.tables[row.table_name], key)
             elif row.kind == "tracking":
                 self.catalogue.tables[row.table_name].change_tracking = bool(definition["enabled"])
 
@@ -249,9 +251,7 @@ class Store:
 
     def add_key(self, conn: Connection, table_name: str, key: AlternateKey) -> None:
         sql = self.tables[table_name]
-        index = sa.Index(
-            key_index_name(table_name, key), *(sql.c[a] for a in key.attributes), unique=True
-        )
+        index = key_index(self.catalogue.tables[table_name], sql, key)
         try:
             with conn.begin_nested():
                 index.create(conn)

@@ -11,8 +11,10 @@ request behaves the same inside and outside a batch.
 from __future__ import annotations
 
 import urllib.parse
+import uuid
 from collections.abc import Callable
 
+import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -30,7 +32,7 @@ from gtmsync.dataverse_local import (
     records,
 )
 from gtmsync.dataverse_local.context import Call, Headers, Reply, WebApiSettings
-from gtmsync.dataverse_local.principal import Principal
+from gtmsync.dataverse_local.principal import Access, Principal
 from gtmsync.dataverse_local.schema import Table
 from gtmsync.dataverse_local.store import Store
 
@@ -168,6 +170,8 @@ def _entity_member(call: Call, table: Table, key: records.Key, rest: list[str]) 
             if row is None:
                 raise records._missing(table, key)
             child = call.store.catalogue.tables[coll.table]
+            if is_ref:
+                return _collection_refs(call, child, coll.attribute, row[table.primary_id])
             sql = call.store.tables[child.name]
             extra = sql.c[coll.attribute] == row[table.primary_id]
             if len(rest) > 1 and rest[1] == "$count":
@@ -190,6 +194,16 @@ def _entity_member(call: Call, table: Table, key: records.Key, rest: list[str]) 
             501, "0x80060888", f"Bound operation '{name}' is not supported."
         )
     raise errors.unknown_property(table.name, name)
+
+
+def _collection_refs(call: Call, child: Table, attribute: str, parent_id: str) -> Reply:
+    """`GET <set>(<id>)/<collection>/$ref`: the related rows as `@odata.id` references."""
+    call.require(child, Access.READ)
+    sql = call.store.tables[child.name]
+    pk = sql.c[child.primary_id]
+    ids = call.conn.execute(sa.select(pk).where(sql.c[attribute] == parent_id).order_by(pk))
+    refs = [{"@odata.id": f"{call.service_root}/{child.entity_set}({i})"} for (i,) in ids]
+    return Reply.json(200, {"@odata.context": call.metadata_url("Collection($ref)"), "value": refs})
 
 
 def run(call: Call) -> Reply:
@@ -281,6 +295,10 @@ def create_webapi_app(
         response = Response(reply.body, reply.status)
         for name, value in reply.headers:
             response.headers.append(name, value)
+        # Dataverse tags every response with its request id; clients log it with errors.
+        request_id = str(uuid.uuid4())
+        response.headers.setdefault("REQ_ID", request_id)
+        response.headers.setdefault("x-ms-service-request-id", request_id)
         return response
 
     methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
