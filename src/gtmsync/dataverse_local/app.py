@@ -55,11 +55,13 @@ from gtmsync.dataverse_local.limits import (
 from gtmsync.dataverse_local.oauth import IdentityProvider
 from gtmsync.dataverse_local.principal import Principal
 from gtmsync.dataverse_local.security import (
+    ACT_ON_BEHALF,
     SALESPERSON,
     SYSTEM_ADMINISTRATOR,
     SecurityModel,
     SystemUser,
     impersonated_not_found,
+    missing_special_privilege,
     not_a_member,
     user_disabled,
 )
@@ -72,7 +74,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-API_VERSIONS = ("v9.0", "v9.1", "v9.2")
 _MULTIPLE = re.compile(r"[/.](CreateMultiple|UpdateMultiple|UpsertMultiple)$")
 
 
@@ -497,10 +498,8 @@ class _Gate:
             target_row = store.find_systemuser(systemuserid=target_id)
             header, value = "MSCRMCallerID", str(by_id)
         if target_row is None:
-            if not app.security.has_special(caller.systemuserid, "prvActOnBehalfOfAnotherUser"):
-                from gtmsync.dataverse_local.security import missing_special_privilege
-
-                raise missing_special_privilege(caller.systemuserid, "prvActOnBehalfOfAnotherUser")
+            if not app.security.has_special(caller.systemuserid, ACT_ON_BEHALF):
+                raise missing_special_privilege(caller.systemuserid, ACT_ON_BEHALF)
             raise impersonated_not_found(header, value)
         target = SystemUser.from_row(target_row)
         if target.systemuserid == caller.systemuserid:
