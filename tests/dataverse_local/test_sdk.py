@@ -25,6 +25,7 @@ from azure.core.credentials import AccessToken
 from PowerPlatform.Dataverse.client import DataverseClient
 from PowerPlatform.Dataverse.models.upsert import UpsertItem
 
+from gtmsync.dataverse_local.faults import FaultRule
 from gtmsync.dataverse_local.schema import AlternateKey
 from gtmsync.dataverse_local.seed import seed
 from gtmsync.dataverse_local.server import ServerHandle, serve_in_thread
@@ -184,3 +185,35 @@ class TestMicrosoftSdk:
             "account", filter=f"startswith(name,'{prefix}')", page_size=7
         )
         assert len(list(everything)) == 23
+
+
+class TestMicrosoftSdkUnderFaults:
+    def test_throttling_reaches_the_sdk_with_retry_after_and_request_id(
+        self, client: Any, sdk_server: tuple[ServerHandle, Any]
+    ):
+        from PowerPlatform.Dataverse.core.errors import HttpError
+
+        server, _ = sdk_server
+        server.faults.add(FaultRule(kind="throttle", count=1, retry_after=7, method="POST"))
+        try:
+            with pytest.raises(HttpError) as caught:
+                client.records.create("account", {"name": "Throttled"})
+        finally:
+            server.reset()
+        assert caught.value.status_code == 429
+        assert caught.value.is_transient
+        assert caught.value.details["retry_after"] == 7
+        assert caught.value.details["service_error_code"] == "0x80072322"
+        assert caught.value.details["service_request_id"]
+
+    def test_sdk_retries_a_dropped_read(self, client: Any, sdk_server: tuple[ServerHandle, Any]):
+        server, _ = sdk_server
+        account_id = client.records.create("account", {"name": f"Dropped {uuid.uuid4().hex[:6]}"})
+        server.faults.add(FaultRule(kind="drop", count=1, method="GET", path=r"/accounts\("))
+        try:
+            fetched = client.records.retrieve("account", account_id, select=["name"])
+        finally:
+            injected = server.faults.describe()["injected"]
+            server.reset()
+        assert injected == {"drop": 1}
+        assert fetched["name"].startswith("Dropped")
