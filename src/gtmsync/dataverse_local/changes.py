@@ -161,7 +161,7 @@ def _initial(
         # The version seen when the sync began rides along, so the last page's delta link
         # covers everything written while the pages were being read.
         body["@odata.nextLink"] = next_link(
-            call, encode_skiptoken(page + 1, [rows[-1][table.primary_id], version])
+            call, encode_skiptoken(page + 1, [rows[-1][table.primary_id], version], tracking=True)
         )
     else:
         body["@odata.deltaLink"] = _delta_link(call, table, version, now)

@@ -274,11 +274,11 @@ def context_url(call: Call, table: Table, select: Sequence[str] | None, suffix: 
 # ---- keyset paging --------------------------------------------------------------------------
 
 
-def encode_skiptoken(page: int, last: Sequence[Any]) -> str:
+def encode_skiptoken(page: int, last: Sequence[Any], *, tracking: bool = False) -> str:
     payload = base64.urlsafe_b64encode(
         json.dumps([page, list(last)], default=str).encode()
     ).decode()
-    return f'<cookie pagenumber="{page}" pagingcookie="{payload}" istracking="False" />'
+    return f'<cookie pagenumber="{page}" pagingcookie="{payload}" istracking="{tracking}" />'
 
 
 def decode_skiptoken(token: str) -> tuple[int, list[Any]]:

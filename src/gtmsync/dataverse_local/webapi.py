@@ -99,7 +99,12 @@ def dispatch(call: Call) -> Reply:
     if key_text is None:
         if len(segments) == 1:
             if method == "GET":
-                if "$deltatoken" in call.query or "odata.track-changes" in call.prefer:
+                tracking_page = 'istracking="True"' in call.query.get("$skiptoken", "")
+                if (
+                    "$deltatoken" in call.query
+                    or "odata.track-changes" in call.prefer
+                    or tracking_page
+                ):
                     return changes.read(call, table)
                 return query.list_rows(call, table, query.parse_options(call.query))
             if method == "POST":
