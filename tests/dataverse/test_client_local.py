@@ -55,6 +55,11 @@ class TestConnect:
             ("GET", "WhoAmI", 1)
         ]
 
+    def test_parallelism_hint_is_exposed(self, local_org: LocalOrg, dv: DataverseClient) -> None:
+        local_org.server.limits.config = LimitConfig(dop_hint=6)
+        dv.who_am_i()
+        assert dv.dop_hint == 6
+
     def test_budget_veto_stops_writes_at_the_limit(self, local_org: LocalOrg) -> None:
         def budget(info: RequestInfo) -> None:
             if info.method != "GET" and sum(1 for c in seen if c.method != "GET") >= 3:

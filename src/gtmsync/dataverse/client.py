@@ -177,6 +177,8 @@ class DataverseClient:
         )
         self._metadata: MetadataCache | None = None
         self._owns_http = True
+        #: Dataverse's recommended degree of parallelism (`x-ms-dop-hint`), once seen.
+        self.dop_hint: int | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -272,6 +274,7 @@ class DataverseClient:
                 raise TransportError(
                     f"{method} {resource}: {type(exc).__name__}: {exc or 'connection failed'}"
                 ) from exc
+            self._note_dop_hint(response)
             if response.status_code < 400 or response.status_code in accepted:
                 return response
             if self.retry.should_retry_response(response, attempt, idempotent=idempotent):
@@ -285,6 +288,11 @@ class DataverseClient:
             error = from_response(response, retry_after=retry_after)
             error.attempts = attempt
             raise error
+
+    def _note_dop_hint(self, response: httpx.Response) -> None:
+        hint = response.headers.get("x-ms-dop-hint")
+        if hint and hint.isdigit():
+            self.dop_hint = int(hint)
 
     # -- functions ----------------------------------------------------------------------
 
