@@ -219,3 +219,24 @@ class TestImpersonation:
         )
         assert reply.status_code == 404
         assert reply.json()["error"]["code"] == "0x80040217"
+
+
+class TestTokenLifetime:
+    def test_configurable_lifetime_and_expiry(self):
+        from gtmsync.dataverse_local.tokens import (
+            TokenError,
+            TokenIssuer,
+            load_or_create_signing_key,
+        )
+
+        issuer = TokenIssuer(load_or_create_signing_key(None), access_token_seconds=120)
+        token, lifetime = issuer.access_token(
+            issuer="https://idp/t/", audience="https://org", tenant_id="t", object_id="o",
+            app_id="a", now=1_000_000.0,
+        )  # fmt: skip
+        assert lifetime == 120
+        claims = issuer.verify(token, audiences={"https://org/"}, now=1_000_119.0)
+        assert claims.expires_at == 1_000_120
+        with pytest.raises(TokenError) as caught:
+            issuer.verify(token, audiences={"https://org"}, now=1_000_120.0)
+        assert caught.value.expired

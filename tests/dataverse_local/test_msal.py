@@ -152,6 +152,12 @@ class TestAuthorizationCode:
         assert result["id_token_claims"]["preferred_username"] == user.entra.upn
         claims = dataverse.app.tokens.verify(result["access_token"], audiences={dataverse.org_url})
         assert claims.object_id == user.object_id
+        with dataverse.client() as http:
+            who = http.get(
+                "/api/data/v9.2/WhoAmI",
+                headers={"Authorization": f"Bearer {result['access_token']}"},
+            )
+        assert who.json()["UserId"] == str(user.systemuserid)  # runs as the signed-in user
         assert claims.scopes == ("user_impersonation",)
         assert claims.app_id == registered.client_id
 

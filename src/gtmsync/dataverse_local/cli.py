@@ -92,6 +92,9 @@ def serve(
         ),
     ] = None,
     fault_seed: Annotated[int, typer.Option(help="Seed of the fault injector's draws.")] = 0,
+    token_lifetime: Annotated[
+        int, typer.Option(help="Access token lifetime in seconds (Entra ID: about an hour).")
+    ] = 3599,
 ) -> None:
     """Run the local Dataverse server over HTTPS and print how to connect to it."""
     from gtmsync.dataverse_local.app import ServerConfig, create_app
@@ -110,8 +113,15 @@ def serve(
         raise typer.Exit(2) from exc
     store, directory, security = _open(data_dir)
     tls = ensure_tls(data_dir)
+    if token_lifetime < 1:
+        typer.echo("--token-lifetime: must be at least 1 second.", err=True)
+        raise typer.Exit(2)
     config = ServerConfig(
-        data_dir=data_dir, admin_token=_admin_token(data_dir), faults=rules, fault_seed=fault_seed
+        data_dir=data_dir,
+        admin_token=_admin_token(data_dir),
+        faults=rules,
+        fault_seed=fault_seed,
+        access_token_seconds=token_lifetime,
     )
     server_app = create_app(store, config=config)
     if seed_tenant:
