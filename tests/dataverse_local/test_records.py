@@ -567,3 +567,20 @@ class TestDeepInsert:
         assert response.status_code == 400
         assert dv_client.get("accounts/$count").text == "0"
         assert dv_client.get("contacts/$count").text == "0"
+
+
+class TestErrorDetails:
+    def test_annotations_only_when_asked(self, dv_client: DataverseTestClient) -> None:
+        plain = dv_client.post("tasks", json={"subject": "x" * 201}).json()["error"]
+        assert set(plain) == {"code", "message"}
+        detailed = dv_client.post(
+            "tasks",
+            json={"subject": "x" * 201},
+            headers={"Prefer": 'odata.include-annotations="*"'},
+        ).json()["error"]
+        assert detailed["code"] == "0x80044331"
+        assert detailed["@Microsoft.PowerApps.CDS.ErrorDetails.SubErrorCode"] == str(
+            0x80044331 - (1 << 32)
+        )
+        assert detailed["@Microsoft.PowerApps.CDS.InnerError.Message"] == detailed["message"]
+        assert "80044331" in detailed["@Microsoft.PowerApps.CDS.HelpLink"]

@@ -158,8 +158,8 @@ class Reply:
         return cls(status, [("OData-Version", "4.0"), *(headers or {}).items()])
 
     @classmethod
-    def error(cls, exc: errors.DataverseLocalError) -> Reply:
-        return cls(exc.status, list(exc.headers().items()), exc.body())
+    def error(cls, exc: errors.DataverseLocalError, *, details: bool = False) -> Reply:
+        return cls(exc.status, list(exc.headers().items()), exc.body(details=details))
 
     def header(self, name: str) -> str | None:
         return next((v for k, v in self.headers if k.lower() == name.lower()), None)

@@ -22,8 +22,29 @@ class DataverseLocalError(Exception):
         self.code = code
         self.message = message
 
-    def body(self) -> bytes:
-        return json.dumps({"error": {"code": self.code, "message": self.message}}).encode()
+    def body(self, *, details: bool = False) -> bytes:
+        """The JSON body; `details` adds the annotations Dataverse sends when the request
+        asked for them with `Prefer: odata.include-annotations` (spec §8.1)."""
+        error: dict[str, str] = {"code": self.code, "message": self.message}
+        if details:
+            hex_code = self.code[2:] if self.code.startswith("0x") else self.code
+            error.update(
+                {
+                    "@Microsoft.PowerApps.CDS.ErrorDetails.OperationStatus": "0",
+                    "@Microsoft.PowerApps.CDS.ErrorDetails.SubErrorCode": str(
+                        int(hex_code, 16) - (1 << 32)
+                        if hex_code and int(hex_code, 16) >= 1 << 31
+                        else 0
+                    ),
+                    "@Microsoft.PowerApps.CDS.HelpLink": (
+                        "http://go.microsoft.com/fwlink/?LinkID=398563&error=Microsoft.Crm.CrmException"
+                        f"%3a{hex_code}&client=platform"
+                    ),
+                    "@Microsoft.PowerApps.CDS.TraceText": "",
+                    "@Microsoft.PowerApps.CDS.InnerError.Message": self.message,
+                }
+            )
+        return json.dumps({"error": error}).encode()
 
     def headers(self) -> dict[str, str]:
         return {"Content-Type": JSON_CONTENT_TYPE, "OData-Version": "4.0"}

@@ -216,7 +216,8 @@ def run(call: Call) -> Reply:
     try:
         return dispatch(call)
     except errors.DataverseLocalError as exc:
-        return Reply.error(exc)
+        details = call.wants_annotation("Microsoft.PowerApps.CDS.ErrorDetails.OperationStatus")
+        return Reply.error(exc, details=details)
 
 
 def execute(
