@@ -295,6 +295,16 @@ class TestPagingAndRecords:
         assert str(seen[1].url) == link
         assert seen[1].headers["Prefer"] == seen[0].headers["Prefer"]
 
+    def test_a_next_link_to_another_host_is_not_followed(self) -> None:
+        handler, seen = sequence(
+            json_response(
+                200, {"value": [], "@odata.nextLink": "https://evil.example/api/data/v9.2/x"}
+            )
+        )
+        with make_client(handler) as client, pytest.raises(ValueError, match="refusing"):
+            list(client.query("accounts"))
+        assert len(seen) == 1
+
     def test_formatted_values_and_lookups(self) -> None:
         owner = uuid.UUID(int=8)
         row = {

@@ -210,7 +210,14 @@ class DataverseClient:
     # -- the one request path ---------------------------------------------------------------
 
     def url(self, path: str) -> str:
-        if path.startswith("https://"):
+        """An absolute URL under this org; absolute links (next/delta links) must stay on it,
+        because the bearer token goes wherever the request goes."""
+        if "://" in path:
+            if not path.lower().startswith(self.org_url.lower() + "/"):
+                raise ConfigurationError(
+                    f"refusing to send this org's token to {urlsplit(path).netloc!r}: links "
+                    f"must stay under {self.org_url}"
+                )
             return path
         return f"{self.api_root}/{path.lstrip('/')}"
 
