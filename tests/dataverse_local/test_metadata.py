@@ -260,3 +260,78 @@ class TestFunctions:
             'RetrieveTotalRecordCount(EntityNames=@p1)?@p1=["account","contact"]'
         ).json()
         assert alias["EntityRecordCountCollection"]["Values"] == [1, 0]
+
+
+class TestSdkTableLifecycle:
+    def test_create_entities_then_delete_column_key_and_table(
+        self, dv_client: DataverseTestClient, dv_store: Store
+    ) -> None:
+        label = {"LocalizedLabels": [{"Label": "Product", "LanguageCode": 1033}]}
+        payload = {
+            "Entities": [
+                {
+                    "@odata.type": "Microsoft.Dynamics.CRM.ComplexEntityMetadata",
+                    "SchemaName": "new_Product",
+                    "DisplayName": label,
+                    "DisplayCollectionName": label,
+                    "OwnershipType": "UserOwned",
+                    "HasActivities": False,
+                    "IsActivity": False,
+                    "Attributes": [
+                        {
+                            "@odata.type": "Microsoft.Dynamics.CRM.ComplexStringAttributeMetadata",
+                            "SchemaName": "new_Name",
+                            "MaxLength": 100,
+                            "IsPrimaryName": True,
+                            "RequiredLevel": {"Value": "None"},
+                        },
+                        {
+                            "@odata.type": "Microsoft.Dynamics.CRM.ComplexIntegerAttributeMetadata",
+                            "SchemaName": "new_Stock",
+                            "IsPrimaryName": False,
+                        },
+                    ],
+                }
+            ]
+        }
+        assert dv_client.post("CreateEntities", json=payload).status_code == 204
+        definition = dv_client.get(
+            "EntityDefinitions?$select=MetadataId,LogicalName,SchemaName,EntitySetName,"
+            "PrimaryNameAttribute,PrimaryIdAttribute&$filter=LogicalName eq 'new_product'"
+        ).json()["value"][0]
+        assert definition["EntitySetName"] == "new_products"
+        metadata_id = definition["MetadataId"]
+        assert (
+            dv_client.post("new_products", json={"new_name": "P", "new_stock": 3}).status_code
+            == 204
+        )
+        key = dv_client.post(
+            "EntityDefinitions(LogicalName='new_product')/Keys",
+            json={"SchemaName": "new_name_key", "KeyAttributes": ["new_name"]},
+        )
+        key_id = key.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
+        assert (
+            dv_client.delete(
+                f"EntityDefinitions(LogicalName='new_product')/Keys({key_id})"
+            ).status_code
+            == 204
+        )
+        assert dv_client.post("new_products", json={"new_name": "P"}).status_code == 204
+        attr = dv_client.get(
+            f"EntityDefinitions({metadata_id})/Attributes(LogicalName='new_stock')"
+        ).json()
+        deleted = dv_client.delete(
+            f"EntityDefinitions({metadata_id})/Attributes({attr['MetadataId']})"
+        )
+        assert deleted.status_code == 204
+        gone = dv_client.post("new_products", json={"new_name": "Q", "new_stock": 1})
+        assert gone.status_code == 400
+        system = dv_client.delete("EntityDefinitions(LogicalName='account')")
+        assert system.status_code == 403
+        assert dv_client.delete(f"EntityDefinitions({metadata_id})").status_code == 204
+        assert dv_client.get("new_products").status_code == 404
+        url = str(dv_store.engine.url)
+        dv_store.engine.dispose()
+        reopened = Store.open(url)
+        assert reopened.catalogue.get("new_product") is None
+        reopened.engine.dispose()

@@ -36,7 +36,8 @@ Supported by the data plane:
 - Metadata: `EntityDefinitions` (by `LogicalName` or `MetadataId`, `$select`, `$filter`,
   `$expand=Attributes`), `/Attributes` with type casts and `OptionSet`, `/Keys`; creating custom
   tables, columns (String, Memo, Integer, BigInt, Decimal, Double, Money, Boolean, DateTime,
-  Picklist) and alternate keys, persisted across restarts.
+  Picklist) and alternate keys (also via `CreateEntities`), deleting custom ones, all persisted
+  across restarts.
 - Functions and actions: `WhoAmI`, `RetrieveTotalRecordCount`, `BulkDelete` (QueryExpression
   conditions Equal/NotEqual/In/NotIn/Null/NotNull; runs at once).
 

@@ -338,6 +338,10 @@ def handle(call: Call, segments: list[str]) -> Reply:
         )
     table = _find_table(call, key)
     if len(segments) == 1:
+        if call.method == "DELETE":
+            _require_custom(table.custom, f"table '{table.name}'")
+            call.store.drop_table(call.conn, table.name)
+            return Reply.empty(204)
         if call.method in {"PUT", "PATCH"}:
             body = call.json_body()
             if "ChangeTrackingEnabled" in body:
@@ -355,6 +359,21 @@ def handle(call: Call, segments: list[str]) -> Reply:
     if member == "Keys":
         if call.method == "POST":
             return create_key(call, table)
+        if call.method == "DELETE" and member_key is not None:
+            alt_key = next(
+                (
+                    k
+                    for k in table.keys
+                    if str(metadata_id(table.name, "key", k.name)) == member_key
+                ),
+                None,
+            )
+            if alt_key is None:
+                raise errors.DataverseLocalError(
+                    404, "0x80040217", f"Could not find key with id '{member_key}'."
+                )
+            call.store.drop_key(call.conn, table.name, alt_key)
+            return Reply.empty(204)
         keys = [_key_json(table, k) for k in table.keys]
         return Reply.json(
             200,
@@ -367,6 +386,11 @@ def handle(call: Call, segments: list[str]) -> Reply:
         raise errors.resource_not_found(member)
     if call.method == "POST" and member_key is None:
         return create_attribute(call, table)
+    if call.method == "DELETE" and member_key is not None:
+        attr = _find_attribute(table, member_key)
+        _require_custom(attr.custom, f"column '{attr.name}'")
+        call.store.drop_attribute(call.conn, table.name, attr.name)
+        return Reply.empty(204)
     cast = next((s for s in segments[2:] if s.startswith(f"{NS}.")), None)
     type_filter = cast.removeprefix(f"{NS}.") if cast else None
     if type_filter == "EnumAttributeMetadata":
@@ -431,6 +455,13 @@ def _expand_attributes(call: Call, table: Table, item: dict[str, Any]) -> None:
         ]
 
 
+def _require_custom(custom: bool, what: str) -> None:
+    if not custom:
+        raise errors.DataverseLocalError(
+            403, "0x80048405", f"The {what} is a system component and cannot be deleted."
+        )
+
+
 def _key_json(table: Table, key: AlternateKey) -> dict[str, Any]:
     return {
         "MetadataId": str(metadata_id(table.name, "key", key.name)),
@@ -462,6 +493,7 @@ def _required_level(body: Mapping[str, Any]) -> str:
 
 def attribute_from_payload(body: Mapping[str, Any]) -> Attribute:
     odata_type = str(body.get("@odata.type", "")).lstrip("#").removeprefix(f"{NS}.")
+    odata_type = odata_type.removeprefix("Complex")  # CreateEntities' Complex* variants
     attr_type = _CREATABLE.get(odata_type)
     if attr_type is None:
         raise errors.bad_request(
@@ -523,7 +555,25 @@ def create_attribute(call: Call, table: Table) -> Reply:
 
 
 def create_table(call: Call) -> Reply:
+    table = _create_table(call, call.json_body())
+    return Reply.empty(
+        204, {"OData-EntityId": f"{call.service_root}/EntityDefinitions({table.metadata_id})"}
+    )
+
+
+def create_entities(call: Call) -> Reply:
+    """The `CreateEntities` action (Microsoft's SDK creates tables with it): one or more
+    `ComplexEntityMetadata` with their attributes, in one transaction."""
     body = call.json_body()
+    entities = body.get("Entities") if isinstance(body, Mapping) else None
+    if not isinstance(entities, list) or not entities:
+        raise errors.bad_request("CreateEntities needs a non-empty 'Entities' array.", "0x80048d19")
+    for entity in entities:
+        _create_table(call, entity)
+    return Reply.empty(204)
+
+
+def _create_table(call: Call, body: Mapping[str, Any]) -> Table:
     schema = body.get("SchemaName")
     if not isinstance(schema, str) or "_" not in schema:
         raise errors.bad_request(
@@ -560,9 +610,7 @@ def create_table(call: Call) -> Reply:
     )
     table.custom = True
     call.store.create_table(call.conn, table)
-    return Reply.empty(
-        204, {"OData-EntityId": f"{call.service_root}/EntityDefinitions({table.metadata_id})"}
-    )
+    return table
 
 
 def create_key(call: Call, table: Table) -> Reply:

@@ -230,6 +230,15 @@ class Store:
                 key = AlternateKey(definition["name"], tuple(definition["attributes"]))
                 self.catalogue.tables[row.table_name].keys.append(key)
                 key_index(self.catalogue.tables[row.table_name], self.tables[row.table_name], key)
+            elif row.kind == "drop_table":
+                self._drop_table(None, row.table_name)
+            elif row.kind == "drop_attribute":
+                self._forget_attribute(row.table_name, definition["name"])
+            elif row.kind == "drop_key":
+                keys = self.catalogue.tables[row.table_name].keys
+                self._forget_key(
+                    row.table_name, next(k for k in keys if k.name == definition["name"])
+                )
             elif row.kind == "tracking":
                 self.catalogue.tables[row.table_name].change_tracking = bool(definition["enabled"])
 
@@ -265,6 +274,45 @@ class Store:
         self._record(
             conn, "key", table_name, {"name": key.name, "attributes": list(key.attributes)}
         )
+
+    def drop_table(self, conn: Connection, table_name: str) -> None:
+        self._drop_table(conn, table_name)
+        self._record(conn, "drop_table", table_name, {})
+
+    def _drop_table(self, conn: Connection | None, table_name: str) -> None:
+        sql = self.tables.pop(table_name)
+        if conn is not None:
+            sql.drop(conn)
+        self.metadata.remove(sql)
+        del self.catalogue.tables[table_name]
+
+    def drop_attribute(self, conn: Connection, table_name: str, name: str) -> None:
+        """`ALTER TABLE … DROP COLUMN` (SQLite ≥ 3.35, PostgreSQL) and forget the column."""
+        sql = self.tables[table_name]
+        for column in [c for c in sql.c if c.name in {name, name + TYPE_SUFFIX}]:
+            for index in [i for i in sql.indexes if column.name in {c.name for c in i.columns}]:
+                conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{index.name}"')
+                sql.indexes.discard(index)
+            conn.exec_driver_sql(f'ALTER TABLE "{sql.name}" DROP COLUMN "{column.name}"')
+        self._forget_attribute(table_name, name)
+        self._record(conn, "drop_attribute", table_name, {"name": name})
+
+    def _forget_attribute(self, table_name: str, name: str) -> None:
+        sql = self.tables[table_name]
+        for column in [c for c in sql.c if c.name in {name, name + TYPE_SUFFIX}]:
+            sql._columns.remove(column)  # SQLAlchemy has no public API to drop a Column
+        del self.catalogue.tables[table_name].attributes[name]
+
+    def drop_key(self, conn: Connection, table_name: str, key: AlternateKey) -> None:
+        conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{key_index_name(table_name, key)}"')
+        self._forget_key(table_name, key)
+        self._record(conn, "drop_key", table_name, {"name": key.name})
+
+    def _forget_key(self, table_name: str, key: AlternateKey) -> None:
+        sql = self.tables[table_name]
+        for index in [i for i in sql.indexes if i.name == key_index_name(table_name, key)]:
+            sql.indexes.discard(index)
+        self.catalogue.tables[table_name].keys.remove(key)
 
     def set_change_tracking(self, conn: Connection, table_name: str, enabled: bool) -> None:
         self.catalogue.tables[table_name].change_tracking = enabled

@@ -91,6 +91,8 @@ def dispatch(call: Call) -> Reply:
         return metadata.handle(call, segments)
     if head == "BulkDelete" and method == "POST":
         return bulk.bulk_delete(call)
+    if head == "CreateEntities" and method == "POST":
+        return metadata.create_entities(call)
     if head in functions.UNBOUND:
         return functions.call_unbound(call, head, key_text)
     table = call.store.catalogue.by_set(head)
