@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from gtmsync.dataverse_local.store import Store
 from tests.fixtures.dataverse_store import BASE, DataverseTestClient
 
 
@@ -153,6 +154,24 @@ class TestCreate:
             == "parentcustomerid_account"
         )
         assert body["_parentcustomerid_value@OData.Community.Display.V1.FormattedValue"] == "Parent"
+
+    def test_owner_can_be_a_team(self, dv_client: DataverseTestClient, dv_store: Store) -> None:
+        team = dv_store.insert(
+            "team", {"name": "Sales", "businessunitid": uuid.uuid4()}, as_user=uuid.uuid4()
+        )
+        account_id = create(
+            dv_client, "accounts", {"name": "A", "ownerid@odata.bind": f"/teams({team})"}
+        )
+        body = dv_client.get(
+            f"accounts({account_id})?$select=_ownerid_value,_owningteam_value,_owninguser_value",
+            headers={
+                "Prefer": 'odata.include-annotations="Microsoft.Dynamics.CRM.lookuplogicalname"'
+            },
+        ).json()
+        assert body["_ownerid_value"] == str(team)
+        assert body["_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"] == "team"
+        assert body["_owningteam_value"] == str(team)
+        assert body["_owninguser_value"] is None
 
     def test_navigation_names_are_case_sensitive(self, dv_client: DataverseTestClient) -> None:
         account_id = create(dv_client, "accounts", {"name": "Parent"})

@@ -260,7 +260,9 @@ def payload_to_columns(
                     out[lookup.name + TYPE_SUFFIX] = None
                 continue
             target, target_id = resolve_reference(call, str(value))
-            if target.name != nav.target:
+            # `ownerid` is one navigation property over principals (users and teams).
+            allowed = lookup.targets if lookup.type == "Owner" else (nav.target,)
+            if target.name not in allowed:
                 raise errors.bad_request(
                     f"The navigation property '{prop}' expects '{nav.target}', not "
                     f"'{target.name}'.",
