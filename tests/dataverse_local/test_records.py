@@ -603,3 +603,47 @@ class TestErrorDetails:
         )
         assert detailed["@Microsoft.PowerApps.CDS.InnerError.Message"] == detailed["message"]
         assert "80044331" in detailed["@Microsoft.PowerApps.CDS.HelpLink"]
+
+
+class TestActivityParties:
+    def test_deep_insert_and_replace_parties(self, dv_client: DataverseTestClient) -> None:
+        contact = create(dv_client, "contacts", {"lastname": "Attendee"})
+        other = create(dv_client, "contacts", {"lastname": "Other"})
+        admin = dv_client.principal.user_id
+        appointment = create(
+            dv_client,
+            "appointments",
+            {
+                "subject": "Meeting",
+                "appointment_activity_parties": [
+                    {
+                        "partyid_contact@odata.bind": f"/contacts({contact})",
+                        "participationtypemask": 5,
+                    },
+                    {
+                        "partyid_systemuser@odata.bind": f"/systemusers({admin})",
+                        "participationtypemask": 7,
+                    },
+                ],
+            },
+        )
+        url = f"appointments({appointment})/appointment_activity_parties"
+        parties = dv_client.get(f"{url}?$select=_partyid_value,participationtypemask").json()[
+            "value"
+        ]
+        assert sorted((p["_partyid_value"], p["participationtypemask"]) for p in parties) == sorted(
+            [(contact, 5), (str(dv_client.principal.user_id), 7)]
+        )
+        replaced = dv_client.put(
+            url,
+            json={
+                "value": [
+                    {"partyid_contact@odata.bind": f"contacts({other})", "participationtypemask": 3}
+                ]
+            },
+        )
+        assert replaced.status_code == 204
+        parties = dv_client.get(f"{url}?$select=_partyid_value,participationtypemask").json()[
+            "value"
+        ]
+        assert [(p["_partyid_value"], p["participationtypemask"]) for p in parties] == [(other, 3)]

@@ -22,7 +22,7 @@ from gtmsync.dataverse_local import dupdetect, errors
 from gtmsync.dataverse_local.context import Call, Reply
 from gtmsync.dataverse_local.principal import Access
 from gtmsync.dataverse_local.query import entity, parse_options, single_lookup_row
-from gtmsync.dataverse_local.schema import Attribute, Table
+from gtmsync.dataverse_local.schema import Attribute, CollectionNavigation, Table
 from gtmsync.dataverse_local.store import TYPE_SUFFIX, format_datetime, utc_now
 
 _GUID = re.compile(
@@ -620,6 +620,33 @@ def add_to_collection(call: Call, table: Table, key: Key, nav_name: str, ref: st
     if existing is None:
         raise _missing(table, key)
     _bind_collections(call, table, {f"{nav_name}@odata.bind": [ref]}, existing[table.primary_id])
+    return Reply.empty(204)
+
+
+def replace_activity_parties(
+    call: Call, table: Table, key: Key, coll: CollectionNavigation
+) -> Reply:
+    """`PUT <activity>(<id>)/<activity>_activity_parties` with `{"value": [...]}`: replace all
+    parties of the activity (a PUT special to activity parties, spec §1.5)."""
+    existing = find(call, table, key)
+    if existing is None:
+        raise _missing(table, key)
+    body = call.json_body()
+    parties = body.get("value") if isinstance(body, Mapping) else None
+    if not isinstance(parties, list):
+        raise errors.bad_request('The body must be {"value": [<activity party>, …]}.', "0x80048d19")
+    party_table = call.store.catalogue.tables[coll.table]
+    sql = call.store.tables[party_table.name]
+    activity_id = existing[table.primary_id]
+    for old in list(
+        call.conn.execute(sa.select(sql).where(sql.c[coll.attribute] == activity_id)).mappings()
+    ):
+        delete_row(call, party_table, old)
+    link = {coll.attribute: activity_id, coll.attribute + TYPE_SUFFIX: table.name}
+    for party in parties:
+        if not isinstance(party, Mapping):
+            raise errors.bad_request("Each activity party must be an object.", "0x80048d19")
+        create_from_payload(call, party_table, party, link)
     return Reply.empty(204)
 
 

@@ -164,6 +164,8 @@ def _entity_member(call: Call, table: Table, key: records.Key, rest: list[str]) 
         )
     if name in collections:
         coll = collections[name]
+        if method == "PUT" and len(rest) == 1 and coll.table == "activityparty":
+            return records.replace_activity_parties(call, table, key, coll)
         if is_ref and method == "POST":
             return records.add_to_collection(
                 call, table, key, name, call.json_body().get("@odata.id", "")
