@@ -96,6 +96,19 @@ class TestChallenges:
         assert reply.status_code == 401
         assert "audience" in reply.json()["error"]["message"]
 
+    def test_loopback_spellings_are_one_org(self, dataverse: ServerHandle):
+        user = dataverse.add_user("Lou", "Loopback")
+        port = dataverse.org_url.rsplit(":", 1)[1]
+        token, _ = dataverse.app.tokens.access_token(
+            issuer=f"{dataverse.authority}/",
+            audience=f"https://localhost:{port}",
+            tenant_id=dataverse.tenant_id,
+            object_id=user.object_id,
+            app_id="x",
+            scopes=("user_impersonation",),
+        )
+        assert whoami(dataverse, token).status_code == 200
+
     def test_token_signed_by_another_key(self, dataverse: ServerHandle):
         from gtmsync.dataverse_local.tokens import TokenIssuer, load_or_create_signing_key
 

@@ -52,7 +52,7 @@ from gtmsync.dataverse_local.limits import (
     ThrottledError,
     UsageCounter,
 )
-from gtmsync.dataverse_local.oauth import IdentityProvider
+from gtmsync.dataverse_local.oauth import IdentityProvider, origin_aliases
 from gtmsync.dataverse_local.principal import Principal
 from gtmsync.dataverse_local.security import (
     ACT_ON_BEHALF,
@@ -452,7 +452,7 @@ class _Gate:
                 "sent in the Authorization header.",
             )
         host = _header(scope, "host") or "localhost"
-        audiences = {app.org_url(host), *app.config.extra_resources}
+        audiences = {*origin_aliases(app.org_url(host)), *app.config.extra_resources}
         try:
             claims = app.tokens.verify(authorization[7:].strip(), audiences=audiences)
         except TokenError as exc:

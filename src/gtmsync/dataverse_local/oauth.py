@@ -72,7 +72,10 @@ class IdentityProvider:
         }
 
     def resources(self, request: Request) -> set[str]:
-        return {self.origin(request), *(r.rstrip("/") for r in self.extra_resources)}
+        return {
+            *origin_aliases(self.origin(request)),
+            *(r.rstrip("/") for r in self.extra_resources),
+        }
 
     def routes(self) -> list[Route]:
         return [
@@ -592,6 +595,23 @@ class IdentityProvider:
                 "ID and are signing into the correct cloud.",
             )
         )
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def origin_aliases(origin: str) -> set[str]:
+    """The origin plus its other loopback spellings: one local org, like a tenant's two hosts.
+
+    Dataverse answers on `org.crm.dynamics.com` and `org.api.crm.dynamics.com` alike; locally
+    a token for `https://localhost:8443` is as good as one for `https://127.0.0.1:8443`.
+    """
+    parts = urllib.parse.urlsplit(origin)
+    host = parts.hostname or ""
+    if host not in {"127.0.0.1", "localhost", "::1"}:
+        return {origin}
+    port = f":{parts.port}" if parts.port else ""
+    return {f"https://{alias}{port}" for alias in LOOPBACK_HOSTS}
 
 
 def oauth_error(exc: GrantError) -> Response:
