@@ -219,29 +219,25 @@ class IdentityProvider:
     def _resource_scopes(
         self, request: Request, scope: str, *, app_only: bool
     ) -> tuple[str, tuple[str, ...]]:
-        """The one resource the scopes name, and the resource scopes themselves."""
+        """The one resource the scopes name, and the resource scopes themselves.
+
+        Entra ID allows scopes of a single resource per request; client credentials take
+        exactly `<resource>/.default`, delegated flows `.default` or `user_impersonation`.
+        """
         scopes = [s for s in scope.split() if s not in OIDC_SCOPES]
-        resources = {s.rsplit("/", 1)[0].rstrip("/") for s in scopes if "/" in s}
-        permissions = {s.rsplit("/", 1)[1] for s in scopes if "/" in s}
-        valid_perms = {".default"} if app_only else {".default", DELEGATED_SCOPE}
-        if (
-            not scopes
-            or len(resources) != 1
-            or len(scopes) != len([s for s in scopes if "/" in s])
-            or not permissions <= valid_perms
-            or (app_only and len(scopes) != 1)
-        ):
+        split = [s.rsplit("/", 1) for s in scopes if "/" in s]
+        resources = {resource.rstrip("/") for resource, _ in split}
+        permissions = {permission for _, permission in split}
+        allowed = {".default"} if app_only else {".default", DELEGATED_SCOPE}
+        well_formed = bool(scopes) and len(split) == len(scopes) and len(resources) == 1
+        if not well_formed or not permissions <= allowed or (app_only and len(scopes) != 1):
+            hint = " Client credentials take exactly '<resource>/.default'." if app_only else ""
             raise GrantError(
                 "invalid_scope",
                 70011,
-                f"The provided request must include a 'scope' input parameter. The provided "
+                "The provided request must include a 'scope' input parameter. The provided "
                 f"value for the input parameter 'scope' is not valid. The scope {scope} is not "
-                f"valid."
-                + (
-                    " The scope must be '<resource>/.default' for client credentials."
-                    if app_only
-                    else ""
-                ),
+                f"valid.{hint}",
             )
         resource = resources.pop()
         if resource not in self.resources(request):
