@@ -164,6 +164,50 @@ class TestCustomisation:
         assert reopened.count("account") == 1
         reopened.engine.dispose()
 
+    def test_multi_select_choices(self, dv_client: DataverseTestClient) -> None:
+        options = [
+            {"Value": v, "Label": {"LocalizedLabels": [{"Label": label, "LanguageCode": 1033}]}}
+            for v, label in [
+                (1, "Swimming"),
+                (2, "Hiking"),
+                (3, "Mountain Climbing"),
+                (9, "Camping"),
+            ]
+        ]
+        created = dv_client.post(
+            "EntityDefinitions(LogicalName='contact')/Attributes",
+            json={
+                "@odata.type": "Microsoft.Dynamics.CRM.MultiSelectPicklistAttributeMetadata",
+                "SchemaName": "sample_OutdoorActivities",
+                "OptionSet": {"Options": options},
+            },
+        )
+        assert created.status_code == 204
+        assert (
+            dv_client.post(
+                "contacts", json={"lastname": "A", "sample_outdooractivities": "2, 3, 9"}
+            ).status_code
+            == 204
+        )
+        assert (
+            dv_client.post(
+                "contacts", json={"lastname": "B", "sample_outdooractivities": "1"}
+            ).status_code
+            == 204
+        )
+        bad = dv_client.post("contacts", json={"lastname": "C", "sample_outdooractivities": "4"})
+        assert bad.json()["error"]["code"] == "0x80044331"
+        rows = dv_client.get(
+            "contacts?$select=fullname,sample_outdooractivities&$filter=Microsoft.Dynamics.CRM.ContainValues(PropertyName='sample_outdooractivities',PropertyValues=%5B'2'%5D)",
+            headers={
+                "Prefer": 'odata.include-annotations="OData.Community.Display.V1.FormattedValue"'
+            },
+        ).json()["value"]
+        assert [r["sample_outdooractivities"] for r in rows] == ["2,3,9"]
+        assert rows[0]["sample_outdooractivities@OData.Community.Display.V1.FormattedValue"] == (
+            "Hiking; Mountain Climbing; Camping"
+        )
+
     def test_custom_attribute_needs_prefix(self, dv_client: DataverseTestClient) -> None:
         response = dv_client.post(
             "EntityDefinitions(LogicalName='account')/Attributes",

@@ -29,6 +29,7 @@ Supported by the data plane:
   `MSCRM.SuppressDuplicateDetection: false`, column security (unreadable columns read as null
   and cannot be written), privileges from the caller's `Principal` (403 `0x80040220`),
   impersonation (`createdonbehalfby`).
+- Activity parties: deep insert through `<activity>_activity_parties`, `PUT` replacing them all.
 - `$batch` (change sets atomic, Content-ID references, continue-on-error, 1,000-request cap),
   `CreateMultiple`/`UpdateMultiple`/`UpsertMultiple` (all-or-nothing).
 - Change tracking: `Prefer: odata.track-changes`, delta links `<version>!<timestamp>`,
@@ -36,14 +37,13 @@ Supported by the data plane:
 - Metadata: `EntityDefinitions` (by `LogicalName` or `MetadataId`, `$select`, `$filter`,
   `$expand=Attributes`), `/Attributes` with type casts and `OptionSet`, `/Keys`; creating custom
   tables, columns (String, Memo, Integer, BigInt, Decimal, Double, Money, Boolean, DateTime,
-  Picklist) and alternate keys (also via `CreateEntities`), deleting custom ones, all persisted
+  Picklist, MultiSelectPicklist) and alternate keys (also via `CreateEntities`), deleting custom ones, all persisted
   across restarts.
 - Functions and actions: `WhoAmI`, `RetrieveTotalRecordCount`, `BulkDelete` (QueryExpression
   conditions Equal/NotEqual/In/NotIn/Null/NotNull; runs at once).
 
 Not supported (answered with a Dataverse-shaped error, mostly 501): deep update, `$apply`,
 `DeleteMultiple`, bound actions other than the bulk ones, N:N relationships,
-`RelationshipDefinitions` content, FetchXML and `?sql=`, multi-select choices beyond storage
-and `ContainValues`, calculated/rollup columns, fiscal-period and hierarchy query functions
+`RelationshipDefinitions` content, FetchXML and `?sql=`, calculated/rollup columns, fiscal-period and hierarchy query functions
 (`Above`, `Under`), currency conversion, `$expand` nextLinks on expanded collections.
 """

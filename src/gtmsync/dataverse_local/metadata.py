@@ -56,6 +56,7 @@ _CREATABLE = {
         "Boolean",
         "DateTime",
         "Picklist",
+        "MultiSelectPicklist",
         "BigInt",
     }
 }
@@ -508,7 +509,7 @@ def attribute_from_payload(body: Mapping[str, Any]) -> Attribute:
             "0x80048d19",
         )
     options: tuple[Option, ...] = ()
-    if attr_type == "Picklist":
+    if attr_type in {"Picklist", "MultiSelectPicklist"}:
         raw = (body.get("OptionSet") or {}).get("Options") or []
         options = tuple(
             Option(int(o["Value"]), _label_text(o.get("Label")) or str(o["Value"])) for o in raw

@@ -143,6 +143,9 @@ def formatted_value(attr: Attribute, value: Any) -> str | None:
         return None
     if attr.type in {"Picklist", "State", "Status"}:
         return attr.option_label(int(value))
+    if attr.type == "MultiSelectPicklist":
+        labels = [attr.option_label(int(v)) for v in str(value).split(",") if v]
+        return "; ".join(label for label in labels if label)
     if attr.type == "Boolean":
         label = attr.option_label(1 if value else 0)
         return label or ("Yes" if value else "No")

@@ -196,7 +196,20 @@ def to_column(table: Table, attr: Attribute, value: Any) -> Any:
         except ValueError as exc:
             raise wrong("Edm.Guid") from exc
     if t == "MultiSelectPicklist":
-        return str(value).replace(" ", "")
+        # Written as "1, 9" and read back as "1,9" (spec §2.1).
+        if not isinstance(value, str):
+            raise wrong("Edm.String")
+        try:
+            chosen = [int(v) for v in value.split(",") if v.strip()]
+        except ValueError as exc:
+            raise wrong("Edm.String") from exc
+        for choice in chosen:
+            if attr.options and attr.option_label(choice) is None:
+                raise errors.validation(
+                    f"The value {choice} of '{attr.name}' on record of type '{table.name}' is "
+                    "outside the valid range."
+                )
+        return ",".join(str(v) for v in chosen) or None
     return value
 
 
