@@ -37,13 +37,14 @@ Supported by the data plane:
 - Metadata: `EntityDefinitions` (by `LogicalName` or `MetadataId`, `$select`, `$filter`,
   `$expand=Attributes`), `/Attributes` with type casts and `OptionSet`, `/Keys`; creating custom
   tables, columns (String, Memo, Integer, BigInt, Decimal, Double, Money, Boolean, DateTime,
-  Picklist, MultiSelectPicklist) and alternate keys (also via `CreateEntities`), deleting custom ones, all persisted
-  across restarts.
+  Picklist, MultiSelectPicklist) and alternate keys (also via `CreateEntities`), deleting
+  custom ones, all persisted across restarts.
 - Functions and actions: `WhoAmI`, `RetrieveTotalRecordCount`, `BulkDelete` (QueryExpression
   conditions Equal/NotEqual/In/NotIn/Null/NotNull; runs at once).
 
 Not supported (answered with a Dataverse-shaped error, mostly 501): deep update, `$apply`,
 `DeleteMultiple`, bound actions other than the bulk ones, N:N relationships,
-`RelationshipDefinitions` content, FetchXML and `?sql=`, calculated/rollup columns, fiscal-period and hierarchy query functions
-(`Above`, `Under`), currency conversion, `$expand` nextLinks on expanded collections.
+`RelationshipDefinitions` content, FetchXML and `?sql=`, calculated/rollup columns,
+fiscal-period and hierarchy query functions (`Above`, `Under`), currency conversion, `$expand`
+nextLinks on expanded collections.
 """
