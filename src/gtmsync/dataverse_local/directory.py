@@ -18,6 +18,7 @@ Authorization codes live 10 minutes and redeem once; refresh tokens rotate on ev
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -33,6 +34,7 @@ from sqlalchemy import (
     Engine,
     Float,
     MetaData,
+    RowMapping,
     String,
     Table,
     Text,
@@ -553,18 +555,16 @@ class Directory:
 
 
 def pkce_s256(verifier: str) -> str:
-    import base64
-
+    """RFC 7636 S256: BASE64URL(SHA256(verifier)) without padding."""
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def _user(row: object) -> EntraUser:
-    mapping = dict(row)  # type: ignore[call-overload]
+def _user(row: RowMapping) -> EntraUser:
     return EntraUser(
-        object_id=mapping["object_id"],
-        upn=mapping["upn"],
-        display_name=mapping["display_name"],
-        is_global_admin=bool(mapping["is_global_admin"]),
-        enabled=bool(mapping["enabled"]),
+        object_id=row["object_id"],
+        upn=row["upn"],
+        display_name=row["display_name"],
+        is_global_admin=bool(row["is_global_admin"]),
+        enabled=bool(row["enabled"]),
     )
