@@ -138,6 +138,37 @@ class TestBatch:
         )
         assert dv_client.get("tasks/$count").text == "0"
 
+    def test_failed_change_set_forgets_its_metadata_changes(
+        self, dv_client: DataverseTestClient
+    ) -> None:
+        column = {
+            "@odata.type": "Microsoft.Dynamics.CRM.StringAttributeMetadata",
+            "SchemaName": "new_Temp",
+            "MaxLength": 10,
+        }
+        cs = changeset(
+            "changeset_M",
+            [
+                request_part(
+                    "POST",
+                    f"{BASE}/EntityDefinitions(LogicalName='account')/Attributes",
+                    column,
+                    content_id=1,
+                ),
+                request_part(
+                    "POST", f"{BASE}/accounts", {"name": "A", "new_temp": "x" * 11}, content_id=2
+                ),
+            ],
+        )
+        status, _, text = batch(dv_client, [cs])
+        assert status == 400, text
+        missing = dv_client.get(
+            "EntityDefinitions(LogicalName='account')/Attributes(LogicalName='new_temp')"
+        )
+        assert missing.status_code == 404
+        assert dv_client.post("accounts", json={"name": "B", "new_temp": "y"}).status_code == 400
+        assert dv_client.post("accounts", json={"name": "C"}).status_code == 204
+
     def test_stops_at_first_failure_without_continue_on_error(
         self, dv_client: DataverseTestClient
     ) -> None:

@@ -246,9 +246,12 @@ def execute(call: Call) -> Reply:
         out.append(f"--{boundary}")
         if isinstance(item, Part):
             savepoint = call.conn.begin_nested()
+            generation = call.store.schema_generation
             reply = _run_part(call, item, refs)
             if reply.status >= 400:
                 savepoint.rollback()
+                if call.store.schema_generation != generation:
+                    call.store.reload_schema(call.conn)
             else:
                 savepoint.commit()
             out.extend(_render_http(reply, item.content_id))
@@ -271,12 +274,15 @@ def _run_changeset(
 ) -> Reply | None:
     """All-or-nothing; on failure the change set answers with the one failing response."""
     savepoint = call.conn.begin_nested()
+    generation = call.store.schema_generation
     local_refs = dict(refs)
     replies: list[tuple[Part, Reply]] = []
     for part in changeset.parts:
         reply = _run_part(call, part, local_refs)
         if reply.status >= 400:
             savepoint.rollback()
+            if call.store.schema_generation != generation:
+                call.store.reload_schema(call.conn)
             out.extend(_render_http(reply, part.content_id))
             return reply
         replies.append((part, reply))

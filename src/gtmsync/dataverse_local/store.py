@@ -154,6 +154,7 @@ class Store:
         self.tables: dict[str, sa.Table] = {}
         self._write_lock = threading.Lock()
         self.organization_id = uuid.uuid5(uuid.NAMESPACE_URL, str(engine.url))
+        self.schema_generation = 0  # bumped by every recorded metadata change
         self.counter = sa.Table(
             "dv_counter",
             self.metadata,
@@ -318,7 +319,25 @@ class Store:
         self.catalogue.tables[table_name].change_tracking = enabled
         self._record(conn, "tracking", table_name, {"enabled": enabled})
 
+    def reload_schema(self, conn: Connection | None = None) -> None:
+        """Rebuild the catalogue from `dv_catalogue`, e.g. after a metadata change rolled back.
+
+        Pass the open connection to see its uncommitted changes (a `$batch` after a failed
+        change set); without one, the committed state is read.
+        """
+        fresh = Store(self.engine, Catalogue())
+        if conn is None:
+            with fresh.read() as own:
+                fresh._load_custom(own)
+        else:
+            fresh._load_custom(conn)
+        self.catalogue, self.metadata, self.tables = fresh.catalogue, fresh.metadata, fresh.tables
+        self.counter, self.tombstones = fresh.counter, fresh.tombstones
+        self.catalogue_table = fresh.catalogue_table
+        self.schema_generation += 1
+
     def _record(self, conn: Connection, kind: str, table: str, definition: dict[str, Any]) -> None:
+        self.schema_generation += 1
         conn.execute(
             self.catalogue_table.insert().values(
                 kind=kind, table_name=table, definition=json.dumps(definition)

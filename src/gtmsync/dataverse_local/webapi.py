@@ -239,6 +239,7 @@ def execute(
     """A whole top-level request in its own transaction; failed writes roll back."""
     query_items = dict(urllib.parse.parse_qsl(query_string, keep_blank_values=True))
     transaction = store.read if method == "GET" else store.write
+    generation = store.schema_generation
     try:
         with transaction() as conn:
             call = Call(
@@ -258,7 +259,13 @@ def execute(
                 raise _Rollback(reply)
             return reply
     except _Rollback as rollback:
+        if store.schema_generation != generation:
+            store.reload_schema()  # the rolled-back request had changed the catalogue
         return rollback.reply
+    except BaseException:
+        if store.schema_generation != generation:
+            store.reload_schema()
+        raise
 
 
 def create_webapi_app(
