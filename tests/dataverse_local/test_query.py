@@ -185,6 +185,16 @@ class TestFilter:
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "0x0"
 
+    @pytest.mark.parametrize(
+        "option", ["fetchXml=%3Cfetch%2F%3E", "sql=SELECT%20name%20FROM%20account"]
+    )
+    def test_fetchxml_and_sql_are_refused_not_ignored(
+        self, dv_client: DataverseTestClient, option: str
+    ) -> None:
+        response = dv_client.get(f"accounts?{option}")
+        assert response.status_code == 501
+        assert "not supported by the local server" in response.json()["error"]["message"]
+
     @pytest.mark.parametrize("option", ["$skip=1", "$search=x", "$format=json"])
     def test_unsupported_options(self, dv_client: DataverseTestClient, option: str) -> None:
         assert dv_client.get(f"accounts?{option}").status_code == 400

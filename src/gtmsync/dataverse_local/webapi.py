@@ -100,6 +100,16 @@ def dispatch(call: Call) -> Reply:
         raise errors.resource_not_found(head)
     if key_text is None:
         if len(segments) == 1:
+            if (
+                method == "GET"
+                and {"fetchXml", "sql", "savedQuery", "userQuery"} & call.query.keys()
+            ):
+                raise errors.DataverseLocalError(
+                    501,
+                    "0x80060888",
+                    "FetchXML, ?sql= and saved queries are not supported by "
+                    "the local server; use $filter/$select/$orderby.",
+                )
             if method == "GET":
                 tracking_page = 'istracking="True"' in call.query.get("$skiptoken", "")
                 if (
