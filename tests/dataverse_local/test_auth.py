@@ -253,3 +253,36 @@ class TestTokenLifetime:
         with pytest.raises(TokenError) as caught:
             issuer.verify(token, audiences={"https://org"}, now=1_000_120.0)
         assert caught.value.expired
+
+
+class TestAdminProvisioning:
+    def test_users_and_apps_for_out_of_process_harnesses(self, dataverse: ServerHandle):
+        user = dataverse.admin(
+            "POST", "/_admin/users", json={"first": "Har", "last": "Ness", "roles": ["Read-only"]}
+        )
+        assert user.status_code == 201
+        body = user.json()
+        row = dataverse.store.find_systemuser(aad_object_id=body["object_id"])
+        assert str(row["systemuserid"]) == body["systemuserid"]
+        app = dataverse.admin("POST", "/_admin/apps", json={"name": "Harness app"}).json()
+        with dataverse.client() as client:
+            issued = client.post(
+                f"/{dataverse.tenant_id}/oauth2/v2.0/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": app["client_id"],
+                    "client_secret": app["client_secret"],
+                    "scope": f"{dataverse.org_url}/.default",
+                },
+            ).json()
+        who = whoami(dataverse, issued["access_token"])
+        assert who.json()["UserId"] == app["systemuserid"]
+
+    def test_bad_body_names_the_fields(self, dataverse: ServerHandle):
+        reply = dataverse.admin("POST", "/_admin/users", json={"first": "Only"})
+        assert reply.status_code == 400
+        assert "first, last" in reply.json()["error"]
+        unknown_role = dataverse.admin(
+            "POST", "/_admin/users", json={"first": "Ro", "last": "Le", "roles": ["Nope"]}
+        )
+        assert unknown_role.status_code == 400

@@ -169,6 +169,8 @@ class LocalDataverseApp:
             Route("/_admin/usage", self._admin_usage, methods=["GET", "DELETE"]),
             Route("/_admin/refresh-tokens/revoke", self._admin_revoke, methods=["POST"]),
             Route("/_admin/token-expiry", self._admin_token_expiry, methods=["POST"]),
+            Route("/_admin/users", self._admin_users, methods=["POST"]),
+            Route("/_admin/apps", self._admin_apps, methods=["POST"]),
             *self.idp.routes(),
         ]
         self.router = Starlette(routes=routes)
@@ -189,6 +191,8 @@ class LocalDataverseApp:
         disabled: bool = False,
     ) -> ProvisionedUser:
         """An Entra user with a linked systemuser holding `roles` (for tests and demos)."""
+        for role in roles:
+            self.security.role(role)  # unknown names fail before anything is created
         entra, user_id = provision_user(
             self.store,
             self.directory,
@@ -390,6 +394,68 @@ class LocalDataverseApp:
             client_id=data.get("client_id"),
         )
         return JSONResponse({"revoked": revoked})
+
+    async def _admin_users(self, request: Request) -> Response:
+        """Provision a user for out-of-process harnesses: `{first, last, roles?, …}`."""
+        if not self._admin_ok(request):
+            return self._admin_denied()
+        try:
+            data = dict(await request.json())
+            user = await run_in_threadpool(
+                lambda: self.add_user(
+                    str(data["first"]),
+                    str(data["last"]),
+                    roles=tuple(data.get("roles", (SALESPERSON,))),
+                    global_admin=bool(data.get("global_admin", False)),
+                    disabled=bool(data.get("disabled", False)),
+                )
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            return JSONResponse(
+                {"error": f"users: {exc}; send {{first, last, roles?, global_admin?, disabled?}}"},
+                status_code=400,
+            )
+        return JSONResponse(
+            {
+                "object_id": user.object_id,
+                "upn": user.entra.upn,
+                "systemuserid": str(user.systemuserid),
+            },
+            status_code=201,
+        )
+
+    async def _admin_apps(self, request: Request) -> Response:
+        """Register an app (and its application user) for out-of-process harnesses."""
+        if not self._admin_ok(request):
+            return self._admin_denied()
+        try:
+            data = dict(await request.json())
+            roles = data.get("application_user_roles", [SYSTEM_ADMINISTRATOR])
+            registered = await run_in_threadpool(
+                lambda: self.register_app(
+                    str(data["name"]),
+                    redirect_uris=tuple(data.get("redirect_uris", ())),
+                    multi_tenant=bool(data.get("multi_tenant", False)),
+                    requires_admin_consent=data.get("requires_admin_consent"),
+                    confidential=bool(data.get("confidential", True)),
+                    application_user_roles=None if roles is None else tuple(roles),
+                )
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            return JSONResponse(
+                {"error": f"apps: {exc}; send {{name, redirect_uris?, multi_tenant?, …}}"},
+                status_code=400,
+            )
+        return JSONResponse(
+            {
+                "client_id": registered.client_id,
+                "client_secret": registered.secret,
+                "systemuserid": None
+                if registered.systemuserid is None
+                else str(registered.systemuserid),
+            },
+            status_code=201,
+        )
 
     async def _admin_token_expiry(self, request: Request) -> Response:
         if not self._admin_ok(request):
