@@ -43,6 +43,27 @@ class TestSeedCommand:
         assert counts["account"] == 200
 
 
+class TestRedirectUris:
+    def test_hub_callback_env_and_option_are_registered_once(self, tmp_path: Path):
+        runner = CliRunner()
+        env = {"GTMSYNC_BASE_URL": "http://127.0.0.1:8123/", "GTMSYNC_DATAVERSE_REDIRECT_URIS": ""}
+        args = ["seed", "--data", str(tmp_path), "--redirect-uri", "https://hub.example/cb"]
+        for _ in range(2):
+            result = runner.invoke(app, args, env=env)
+            assert result.exit_code == 0, result.output
+        store = Store.open(f"sqlite:///{tmp_path / 'dataverse.db'}")
+        try:
+            from gtmsync.dataverse_local.directory import Directory
+            from gtmsync.dataverse_local.seed import GTMSYNC_CLIENT_ID
+
+            uris = Directory(store.engine).app(GTMSYNC_CLIENT_ID).redirect_uris
+        finally:
+            store.engine.dispose()
+        assert "http://127.0.0.1:8123/connection/callback" in uris
+        assert "https://hub.example/cb" in uris
+        assert len(uris) == len(set(uris))
+
+
 def _reader(stream: object, lines: queue.Queue[str]) -> None:
     for line in stream:  # type: ignore[attr-defined]
         lines.put(line)

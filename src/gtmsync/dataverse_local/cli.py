@@ -11,14 +11,21 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from gtmsync.dataverse_local.directory import Directory
+    from gtmsync.dataverse_local.security import SecurityModel
+    from gtmsync.dataverse_local.seed import SeedResult
+    from gtmsync.dataverse_local.store import Store
 
 app = typer.Typer(help="The local Dataverse-compatible server (HTTPS).", no_args_is_help=True)
 
 ADMIN_TOKEN_ENV = "GTMSYNC_DATAVERSE_ADMIN_TOKEN"  # noqa: S105 - a variable name
 FAULTS_ENV = "GTMSYNC_DATAVERSE_FAULTS"
+REDIRECT_URIS_ENV = "GTMSYNC_DATAVERSE_REDIRECT_URIS"
 
 
 def default_data_dir() -> Path:
@@ -27,6 +34,23 @@ def default_data_dir() -> Path:
 
 def database_url(data_dir: Path) -> str:
     return f"sqlite:///{(data_dir / 'dataverse.db').resolve()}"
+
+
+def redirect_uris(extra: list[str] | None) -> tuple[str, ...]:
+    """Redirect URIs of the seeded gtmsync app: defaults, the hub's, env and options.
+
+    Entra ID matches redirect URIs exactly, so the hub's callback must be registered:
+    `$GTMSYNC_BASE_URL/connection/callback` is added when the hub's base URL is known.
+    """
+    from gtmsync.dataverse_local.seed import GTMSYNC_REDIRECT_URIS
+
+    uris = list(GTMSYNC_REDIRECT_URIS)
+    base = os.environ.get("GTMSYNC_BASE_URL")
+    if base:
+        uris.append(base.rstrip("/") + "/connection/callback")
+    uris += [u.strip() for u in os.environ.get(REDIRECT_URIS_ENV, "").split(",") if u.strip()]
+    uris += extra or []
+    return tuple(dict.fromkeys(uris))
 
 
 def _admin_token(data_dir: Path) -> str:
@@ -44,7 +68,7 @@ def _admin_token(data_dir: Path) -> str:
     return token
 
 
-def _open(data_dir: Path) -> tuple[object, object, object]:
+def _open(data_dir: Path) -> tuple[Store, Directory, SecurityModel]:
     from gtmsync.dataverse_local.directory import Directory
     from gtmsync.dataverse_local.security import SecurityModel
     from gtmsync.dataverse_local.store import Store
@@ -54,19 +78,24 @@ def _open(data_dir: Path) -> tuple[object, object, object]:
     return store, Directory(store.engine), SecurityModel(store.engine)
 
 
-def _print_seed(result: object) -> None:
-    from gtmsync.dataverse_local.seed import SeedResult
-
-    assert isinstance(result, SeedResult)
+def _print_seed(result: SeedResult) -> None:
     state = "seeded" if result.created else "already seeded (unchanged)"
     typer.echo(f"Tenant {state}: {len(result.users)} users")
     typer.echo(f"  gtmsync app client id:     {result.client_id}")
     typer.echo(f"  gtmsync app client secret: {result.client_secret}")
+    typer.echo(f"  gtmsync app redirect URIs: {', '.join(result.redirect_uris)}")
     typer.echo("  sign-in users (no password, pick one on the sign-in page):")
     for upn in sorted(result.users):
         typer.echo(f"    {upn}")
 
 
+RedirectOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--redirect-uri",
+        help=f"Extra redirect URI of the seeded gtmsync app (repeatable; or ${REDIRECT_URIS_ENV}).",
+    ),
+]
 DataOption = Annotated[
     Path | None,
     typer.Option("--data", help="Data directory (default: $GTMSYNC_DATA_DIR/dataverse)."),
@@ -95,6 +124,7 @@ def serve(
     token_lifetime: Annotated[
         int, typer.Option(help="Access token lifetime in seconds (Entra ID: about an hour).")
     ] = 3599,
+    redirect_uri: RedirectOption = None,
 ) -> None:
     """Run the local Dataverse server over HTTPS and print how to connect to it."""
     from gtmsync.dataverse_local.app import ServerConfig, create_app
@@ -111,7 +141,7 @@ def serve(
             f"--faults: cannot use the fault plan ({exc}); fix the JSON and retry.", err=True
         )
         raise typer.Exit(2) from exc
-    store, directory, security = _open(data_dir)
+    store, _, _ = _open(data_dir)
     tls = ensure_tls(data_dir)
     if token_lifetime < 1:
         typer.echo("--token-lifetime: must be at least 1 second.", err=True)
@@ -125,7 +155,14 @@ def serve(
     )
     server_app = create_app(store, config=config)
     if seed_tenant:
-        _print_seed(seed(store, server_app.directory, server_app.security))
+        _print_seed(
+            seed(
+                store,
+                server_app.directory,
+                server_app.security,
+                redirect_uris=redirect_uris(redirect_uri),
+            )
+        )
     shown_host = f"[{host}]" if ":" in host else host
     org_url = f"https://{shown_host}:{port}"
     tenant_id = server_app.tenant.tenant_id
@@ -139,7 +176,6 @@ def serve(
     typer.echo("Trust it from Python clients (requests, MSAL, Microsoft's SDK):")
     typer.echo(f"  export REQUESTS_CA_BUNDLE={tls.ca_bundle}")
     typer.echo(f"  export SSL_CERT_FILE={tls.ca_bundle}")
-    del directory, security
     run(server_app, tls, host=host, port=port)
 
 
@@ -150,10 +186,19 @@ def seed_command(
     seed_value: Annotated[
         int, typer.Option("--seed", help="Random seed: same seed, same tenant.")
     ] = 7,
+    redirect_uri: RedirectOption = None,
 ) -> None:
     """Load the realistic demo tenant (users, roles, accounts, contacts, ...); idempotent."""
     from gtmsync.dataverse_local.seed import seed
 
     data_dir = (data or default_data_dir()).resolve()
     store, directory, security = _open(data_dir)
-    _print_seed(seed(store, directory, security, seed_value=seed_value))  # type: ignore[arg-type]
+    _print_seed(
+        seed(
+            store,
+            directory,
+            security,
+            seed_value=seed_value,
+            redirect_uris=redirect_uris(redirect_uri),
+        )
+    )

@@ -79,6 +79,7 @@ class SeedResult:
     client_secret: str
     users: dict[str, uuid.UUID]  # UPN -> systemuserid
     created: bool  # False when the data was already there
+    redirect_uris: tuple[str, ...] = ()
 
 
 def _id(seed: int, *parts: object) -> uuid.UUID:
@@ -273,6 +274,9 @@ def seed(
         redirect_uris=redirect_uris,
         multi_tenant=True,
     )
+    for uri in redirect_uris:
+        if uri not in app.redirect_uris:
+            directory.add_redirect_uri(app.client_id, uri)
     admin = directory.user_by_upn(f"avery.admin@{tenant.domain}")
     if admin is not None and not directory.has_tenant_consent(app.client_id):
         directory.grant_consent(app.client_id, granted_by=admin.object_id, tenant_wide=True)
@@ -290,7 +294,15 @@ def seed(
             owners=[users[u] for u, s in zip(users, SEED_USERS, strict=False) if not s.disabled],
             counts=(accounts, contacts, leads, opportunities, products),
         )
-    return SeedResult(tenant.tenant_id, app.client_id, GTMSYNC_CLIENT_SECRET, users, created)
+    registered = directory.app(app.client_id)
+    return SeedResult(
+        tenant.tenant_id,
+        app.client_id,
+        GTMSYNC_CLIENT_SECRET,
+        users,
+        created,
+        registered.redirect_uris if registered else (),
+    )
 
 
 def _seed_data(
