@@ -83,5 +83,5 @@ class TestVisitor:
         assert self.sql(text) == "dv_account.industrycode IN (1, 2)"
 
     def test_unsupported_function_names_itself(self) -> None:
-        with pytest.raises(DataverseLocalError, match=r"Microsoft\.Dynamics\.CRM\.Under"):
-            self.sql("Microsoft.Dynamics.CRM.Under(PropertyName='accountid',PropertyValue='x')")
+        with pytest.raises(DataverseLocalError, match=r"Microsoft\.Dynamics\.CRM\.InFiscalYear"):
+            self.sql("Microsoft.Dynamics.CRM.InFiscalYear(PropertyName='createdon',PropertyValue=2024)")

@@ -96,6 +96,28 @@ class TestFilter:
         )
         assert len(rows) == 7
 
+    def test_hierarchy_functions(self, dv_client: DataverseTestClient, dv_store: Store) -> None:
+        user = dv_client.principal.user_id
+        root = dv_store.insert("account", {"name": "root"}, as_user=user)
+        child = dv_store.insert("account", {"name": "child", "parentaccountid": root}, as_user=user)
+        leaf = dv_store.insert(
+            "account", {"name": "grandchild", "parentaccountid": child}, as_user=user
+        )
+        dv_store.insert("account", {"name": "stranger"}, as_user=user)
+
+        def names(function: str, record: uuid.UUID) -> list[str]:
+            args = f"PropertyName='accountid',PropertyValue='{record}'"
+            expr = f"Microsoft.Dynamics.CRM.{function}({args})"
+            return sorted(
+                str(r["name"]) for r in values(dv_client, f"accounts?$select=name&$filter={expr}")
+            )
+
+        assert names("Under", root) == ["child", "grandchild"]
+        assert names("UnderOrEqual", child) == ["child", "grandchild"]
+        assert names("NotUnder", root) == ["root", "stranger"]
+        assert names("Above", leaf) == ["child", "root"]
+        assert names("AboveOrEqual", child) == ["child", "root"]
+
     def test_query_functions_cannot_be_negated(self, dv_client: DataverseTestClient) -> None:
         response = dv_client.get(
             "accounts?$filter=not Microsoft.Dynamics.CRM.Last7Days(PropertyName='modifiedon')"

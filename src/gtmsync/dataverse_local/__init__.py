@@ -17,10 +17,11 @@ Supported by the data plane:
   JSON arrays,
   `Microsoft.Dynamics.CRM.In/NotIn/Between/NotBetween/EqualUserId/NotEqualUserId/EqualBusinessId/ContainValues/LastX*/NextX*/
   OlderThanX*/Last7Days/Next7Days/On/OnOrAfter/OnOrBefore/Today/Yesterday/Tomorrow/ThisMonth/
-  ThisYear`), `$orderby`, `$top`, `$count`, `/$count`, `$expand` (single- and collection-valued,
-  nested `$select/$filter/$orderby/$top`, `/$ref`), keyset paging with opaque `$skiptoken`,
-  `Prefer: odata.maxpagesize` (≤ 5,000), `Preference-Applied`, formatted-value, lookup and
-  total-record-count annotations, conditional GET (304).
+  ThisYear/Under/UnderOrEqual/NotUnder/Above/AboveOrEqual`), `$orderby`, `$top`, `$count`,
+  `/$count`, `$expand` (single- and collection-valued, nested `$select/$filter/$orderby/$top`,
+  `/$ref`), keyset paging with opaque `$skiptoken`, `Prefer: odata.maxpagesize` (≤ 5,000),
+  `Preference-Applied`, formatted-value, lookup and total-record-count annotations, conditional
+  GET (304).
 - Writes: POST (204 + `OData-EntityId`, or 201 with `return=representation`) with deep insert,
   PATCH update and upsert with `If-Match`/`If-None-Match`, DELETE, single-property
   GET/PUT/DELETE, `@odata.bind` (three URL forms, case-sensitive names, collection binds on
@@ -37,14 +38,13 @@ Supported by the data plane:
 - Metadata: `EntityDefinitions` (by `LogicalName` or `MetadataId`, `$select`, `$filter`,
   `$expand=Attributes`), `/Attributes` with type casts and `OptionSet`, `/Keys`; creating custom
   tables, columns (String, Memo, Integer, BigInt, Decimal, Double, Money, Boolean, DateTime,
-  Picklist, MultiSelectPicklist) and alternate keys (also via `CreateEntities`), deleting
-  custom ones, all persisted across restarts.
+  Picklist, MultiSelectPicklist) and alternate keys (also via `CreateEntities`), deleting custom
+  ones, all persisted across restarts.
 - Functions and actions: `WhoAmI`, `RetrieveTotalRecordCount`, `BulkDelete` (QueryExpression
   conditions Equal/NotEqual/In/NotIn/Null/NotNull; runs at once).
 
 Not supported (answered with a Dataverse-shaped error, mostly 501): deep update, `$apply`,
 `DeleteMultiple`, bound actions other than the bulk ones, N:N relationships,
 `RelationshipDefinitions` content, FetchXML and `?sql=`, calculated/rollup columns,
-fiscal-period and hierarchy query functions (`Above`, `Under`), currency conversion, `$expand`
-nextLinks on expanded collections.
+fiscal-period query functions, currency conversion, `$expand` nextLinks on expanded collections.
 """

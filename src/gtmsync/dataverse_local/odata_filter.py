@@ -409,6 +409,60 @@ class FilterVisitor(AstToSqlAlchemyCoreVisitor):
     def crm_doesnotcontainvalues(self, p: Mapping[str, ast._Node]) -> Any:
         return sa.not_(self.crm_containvalues(p))
 
+    # Hierarchy functions walk the table's self-referencing lookup (account.parentaccountid).
+    def _hierarchy(self, p: Mapping[str, ast._Node], *, down: bool, include_self: bool) -> Any:
+        _, column = self._property(p)
+        parent_attr = next(
+            (
+                a
+                for a in self.definition.attributes.values()
+                if a.is_lookup
+                and a.targets == (self.definition.name,)
+                and a.name.startswith("parent")
+            ),
+            None,
+        )
+        if parent_attr is None:
+            raise errors.bad_request(
+                f"The entity '{self.definition.name}' has no hierarchical relationship.", "0x0"
+            )
+        start = str(self._scalar(_GUID, p))
+        table = self.sql_tables[self.definition.name]
+        pk, parent = table.c[self.definition.primary_id], table.c[parent_attr.name]
+        if down:
+            tree = sa.select(pk.label("id")).where(parent == start).cte(recursive=True)
+            step = table.alias()
+            tree = tree.union_all(
+                sa.select(step.c[self.definition.primary_id]).where(
+                    step.c[parent_attr.name] == tree.c.id
+                )
+            )
+        else:
+            tree = sa.select(parent.label("id")).where(pk == start).cte(recursive=True)
+            step = table.alias()
+            tree = tree.union_all(
+                sa.select(step.c[parent_attr.name]).where(
+                    step.c[self.definition.primary_id] == tree.c.id
+                )
+            )
+        found = column.in_(sa.select(tree.c.id).where(tree.c.id.is_not(None)))
+        return sa.or_(found, column == start) if include_self else found
+
+    def crm_under(self, p: Mapping[str, ast._Node]) -> Any:
+        return self._hierarchy(p, down=True, include_self=False)
+
+    def crm_underorequal(self, p: Mapping[str, ast._Node]) -> Any:
+        return self._hierarchy(p, down=True, include_self=True)
+
+    def crm_notunder(self, p: Mapping[str, ast._Node]) -> Any:
+        return sa.not_(self._hierarchy(p, down=True, include_self=False))
+
+    def crm_above(self, p: Mapping[str, ast._Node]) -> Any:
+        return self._hierarchy(p, down=False, include_self=False)
+
+    def crm_aboveorequal(self, p: Mapping[str, ast._Node]) -> Any:
+        return self._hierarchy(p, down=False, include_self=True)
+
     # Date functions compare the ISO text the store keeps.
     def _since(self, p: Mapping[str, ast._Node], delta: Callable[[int], dt.timedelta]) -> Any:
         _attr, column = self._property(p)
@@ -522,6 +576,7 @@ class FilterVisitor(AstToSqlAlchemyCoreVisitor):
 
 
 _INT = Attribute(name="value", type="Integer")
+_GUID = Attribute(name="value", type="Uniqueidentifier")
 _TEXT = Attribute(name="value", type="Memo")
 _OPS: dict[str, Callable[[Any, Any], Any]] = {"eq": operator.eq}
 

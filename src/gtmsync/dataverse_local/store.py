@@ -503,6 +503,8 @@ class Store:
         as_user: uuid.UUID,
         conn: Connection | None = None,
     ) -> list[uuid.UUID]:
+        if not rows:
+            return []
         if conn is None:
             with self.write() as own:
                 return self.bulk_insert(table, rows, as_user=as_user, conn=own)
