@@ -84,4 +84,6 @@ class TestVisitor:
 
     def test_unsupported_function_names_itself(self) -> None:
         with pytest.raises(DataverseLocalError, match=r"Microsoft\.Dynamics\.CRM\.InFiscalYear"):
-            self.sql("Microsoft.Dynamics.CRM.InFiscalYear(PropertyName='createdon',PropertyValue=2024)")
+            self.sql(
+                "Microsoft.Dynamics.CRM.InFiscalYear(PropertyName='createdon',PropertyValue=2024)"
+            )

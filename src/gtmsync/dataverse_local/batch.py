@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -183,9 +184,7 @@ def _resolve_body(body: bytes, refs: dict[str, str]) -> bytes:
 
 
 def _run_part(call: Call, part: Part, refs: dict[str, str]) -> Reply:
-    import urllib.parse
-
-    from gtmsync.dataverse_local.webapi import dispatch
+    from gtmsync.dataverse_local.webapi import dispatch  # webapi imports batch: resolve late
 
     try:
         path, query = _resolve_url(part.url, refs)

@@ -75,7 +75,7 @@ def execute(call: Call, table: Table, action: str) -> Reply:
         key: records.Key
         ref = item.get("@odata.id")
         if ref:
-            match = records._ENTITY_REF.match(str(ref).rsplit("/", 1)[-1])
+            match = records.ENTITY_REF.match(str(ref).rsplit("/", 1)[-1])
             if match is None or match.group("set") != table.entity_set:
                 raise errors.bad_request(
                     f"The @odata.id '{ref}' does not address {table.entity_set}.", "0x80048d19"

@@ -18,7 +18,14 @@ from odata_query import ast
 from gtmsync.dataverse_local import errors, odata_filter
 from gtmsync.dataverse_local.context import Call, Reply
 from gtmsync.dataverse_local.query import parse_options, split_top
-from gtmsync.dataverse_local.schema import AlternateKey, Attribute, Option, Table, metadata_id
+from gtmsync.dataverse_local.schema import (
+    AlternateKey,
+    Attribute,
+    Option,
+    Table,
+    build_table,
+    metadata_id,
+)
 
 NS = "Microsoft.Dynamics.CRM"
 _ENUM = re.compile(r"Microsoft\.Dynamics\.CRM\.\w+'(\w+)'")
@@ -593,12 +600,10 @@ def _create_table(call: Call, body: Mapping[str, Any]) -> Table:
             "IsPrimaryName: true).",
             "0x80048d19",
         )
-    from gtmsync.dataverse_local.schema import _table
-
     attrs = [attribute_from_payload(a) for a in payload_attrs]
     ownership = str(body.get("OwnershipType", "UserOwned"))
     otc = 10000 + len([t for t in call.store.catalogue.tables.values() if t.custom])
-    table = _table(
+    table = build_table(
         name,
         name + "s",
         name + "id",

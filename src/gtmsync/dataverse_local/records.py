@@ -21,14 +21,20 @@ import sqlalchemy as sa
 from gtmsync.dataverse_local import dupdetect, errors
 from gtmsync.dataverse_local.context import Call, Reply
 from gtmsync.dataverse_local.principal import Access
-from gtmsync.dataverse_local.query import entity, parse_options, single_lookup_row
+from gtmsync.dataverse_local.query import (
+    entity,
+    json_value,
+    parse_options,
+    single_lookup_row,
+    split_top,
+)
 from gtmsync.dataverse_local.schema import Attribute, CollectionNavigation, Table
 from gtmsync.dataverse_local.store import TYPE_SUFFIX, format_datetime, utc_now
 
 _GUID = re.compile(
     r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$"
 )
-_ENTITY_REF = re.compile(r"^(?P<set>[A-Za-z_][A-Za-z0-9_]*)\((?P<key>.*)\)$")
+ENTITY_REF = re.compile(r"^(?P<set>[A-Za-z_][A-Za-z0-9_]*)\((?P<key>.*)\)$")
 
 Key = uuid.UUID | dict[str, Any]
 
@@ -55,8 +61,6 @@ def parse_key_literal(text: str) -> Any:
 
 def parse_key(table: Table, text: str) -> Key:
     """`<guid>`, `accountid=<guid>`, `accountnumber='X'`, `a='x',b=2` → id or key values."""
-    from gtmsync.dataverse_local.query import split_top
-
     text = urllib.parse.unquote(text)
     parts = split_top(text)
     if len(parts) == 1 and "=" not in parts[0]:
@@ -229,7 +233,7 @@ def resolve_reference(call: Call, ref: str) -> tuple[Table, str]:
     if marker in path:
         path = path.split(marker, 1)[1].split("/", 1)[1]
     path = path.lstrip("/")
-    match = _ENTITY_REF.match(path)
+    match = ENTITY_REF.match(path)
     table = call.store.catalogue.by_set(match.group("set")) if match else None
     if match is None or table is None:
         raise errors.bad_request(f"The entity reference '{ref}' is not valid.", "0x80048d19")
@@ -497,7 +501,7 @@ def retrieve(call: Call, table: Table, key: Key) -> Reply:
     call.require(table, Access.READ)
     row = find(call, table, key)
     if row is None:
-        raise _missing(table, key)
+        raise missing(table, key)
     opts = parse_options(call.query)
     if_none_match = call.headers.get("If-None-Match")
     if (
@@ -511,7 +515,8 @@ def retrieve(call: Call, table: Table, key: Key) -> Reply:
     return entity(call, table, row, opts)
 
 
-def _missing(table: Table, key: Key) -> errors.DataverseLocalError:
+def missing(table: Table, key: Key) -> errors.DataverseLocalError:
+    """Dataverse's not-found error for an id, or for alternate-key values."""
     if isinstance(key, uuid.UUID):
         return errors.not_found(table.name, key)
     return errors.DataverseLocalError(
@@ -531,7 +536,7 @@ def patch(call: Call, table: Table, key: Key) -> Reply:
         raise errors.record_exists()
     if if_match is not None:
         if existing is None:
-            raise _missing(table, key)
+            raise missing(table, key)
         if not _etag_matches(if_match, existing):
             raise errors.concurrency_mismatch()
     if existing is None:
@@ -564,7 +569,7 @@ def _write_url(call: Call, table: Table, key: Key, row: Mapping[Any, Any]) -> st
 def delete(call: Call, table: Table, key: Key) -> Reply:
     existing = find(call, table, key)
     if existing is None:
-        raise _missing(table, key)
+        raise missing(table, key)
     if_match = call.headers.get("If-Match")
     if if_match is not None and not _etag_matches(if_match, existing):
         raise errors.concurrency_mismatch()
@@ -579,13 +584,11 @@ def get_property(call: Call, table: Table, key: Key, prop: str) -> Reply:
     call.require(table, Access.READ)
     row = find(call, table, key)
     if row is None:
-        raise _missing(table, key)
+        raise missing(table, key)
     name = prop[1:-6] if prop.startswith("_") and prop.endswith("_value") else prop
     attr = table.attributes.get(name)
     if attr is None:
         raise errors.unknown_property(table.name, prop)
-    from gtmsync.dataverse_local.query import json_value
-
     value = row[attr.name] if call.principal.can_read_attribute(table.name, attr.name) else None
     body = {
         "@odata.context": call.metadata_url(f"{table.entity_set}({row[table.primary_id]})/{prop}"),
@@ -598,7 +601,7 @@ def put_property(call: Call, table: Table, key: Key, prop: str) -> Reply:
     body = call.json_body()
     existing = find(call, table, key)
     if existing is None:
-        raise _missing(table, key)
+        raise missing(table, key)
     if not isinstance(body, Mapping) or "value" not in body:
         raise errors.bad_request('A single-property PUT needs a body {"value": …}.', "0x80048d19")
     values = payload_to_columns(call, table, {prop: body["value"]}, creating=False)
@@ -609,7 +612,7 @@ def put_property(call: Call, table: Table, key: Key, prop: str) -> Reply:
 def delete_property(call: Call, table: Table, key: Key, prop: str) -> Reply:
     existing = find(call, table, key)
     if existing is None:
-        raise _missing(table, key)
+        raise missing(table, key)
     attr = table.attributes.get(prop)
     if attr is None or attr.is_lookup:
         raise errors.unknown_property(table.name, prop)
@@ -621,7 +624,7 @@ def set_reference(call: Call, table: Table, key: Key, nav_name: str, ref: str | 
     """PUT/DELETE `<set>(<id>)/<single-valued nav>/$ref`."""
     existing = find(call, table, key)
     if existing is None:
-        raise _missing(table, key)
+        raise missing(table, key)
     body: dict[str, Any] = {f"{nav_name}@odata.bind": ref}
     update_row(call, table, existing, payload_to_columns(call, table, body, creating=False))
     return Reply.empty(204)
@@ -631,7 +634,7 @@ def add_to_collection(call: Call, table: Table, key: Key, nav_name: str, ref: st
     """POST `<set>(<id>)/<collection nav>/$ref`: point the referenced child at this row."""
     existing = find(call, table, key)
     if existing is None:
-        raise _missing(table, key)
+        raise missing(table, key)
     _bind_collections(call, table, {f"{nav_name}@odata.bind": [ref]}, existing[table.primary_id])
     return Reply.empty(204)
 
@@ -643,7 +646,7 @@ def replace_activity_parties(
     parties of the activity (a PUT special to activity parties, spec §1.5)."""
     existing = find(call, table, key)
     if existing is None:
-        raise _missing(table, key)
+        raise missing(table, key)
     body = call.json_body()
     parties = body.get("value") if isinstance(body, Mapping) else None
     if not isinstance(parties, list):
@@ -666,7 +669,7 @@ def replace_activity_parties(
 def remove_from_collection(call: Call, table: Table, key: Key, nav_name: str, ref: str) -> Reply:
     existing = find(call, table, key)
     if existing is None:
-        raise _missing(table, key)
+        raise missing(table, key)
     coll = call.store.catalogue.collection_navigations(table.name)[nav_name]
     child_table, child_id = resolve_reference(call, ref)
     child = single_lookup_row(call, child_table, child_id)

@@ -330,7 +330,7 @@ def _money(name: str) -> Attribute:
     return _a(name, "Money", min_value=0, max_value=MONEY_LIMIT, precision=2)
 
 
-def _table(  # noqa: PLR0917 - a declarative table DSL
+def build_table(  # noqa: PLR0917 - a declarative table DSL
     name: str,
     entity_set: str,
     primary_id: str,
@@ -367,7 +367,7 @@ def _table(  # noqa: PLR0917 - a declarative table DSL
 def _activity(
     name: str, entity_set: str, otc: int, extra: list[Attribute], states: list[Attribute]
 ) -> Table:
-    return _table(
+    return build_table(
         name,
         entity_set,
         "activityid",
@@ -406,7 +406,7 @@ def _activity(
 def standard_tables() -> dict[str, Table]:
     """Fresh copies of the standard tables (each store mutates its own catalogue)."""
     tables = [
-        _table(
+        build_table(
             "account",
             "accounts",
             "accountid",
@@ -441,7 +441,7 @@ def standard_tables() -> dict[str, Table]:
                 *ACTIVE_INACTIVE,
             ],
         ),
-        _table(
+        build_table(
             "contact",
             "contacts",
             "contactid",
@@ -466,7 +466,7 @@ def standard_tables() -> dict[str, Table]:
                 *ACTIVE_INACTIVE,
             ],
         ),
-        _table(
+        build_table(
             "lead",
             "leads",
             "leadid",
@@ -509,7 +509,7 @@ def standard_tables() -> dict[str, Table]:
                 ),
             ],
         ),
-        _table(
+        build_table(
             "opportunity",
             "opportunities",
             "opportunityid",
@@ -547,7 +547,7 @@ def standard_tables() -> dict[str, Table]:
                 ),
             ],
         ),
-        _table(
+        build_table(
             "systemuser",
             "systemusers",
             "systemuserid",
@@ -590,7 +590,7 @@ def standard_tables() -> dict[str, Table]:
             owned=False,
             display="User",
         ),
-        _table(
+        build_table(
             "businessunit",
             "businessunits",
             "businessunitid",
@@ -603,7 +603,7 @@ def standard_tables() -> dict[str, Table]:
             owned=False,
             display="Business Unit",
         ),
-        _table(
+        build_table(
             "team",
             "teams",
             "teamid",
@@ -623,7 +623,7 @@ def standard_tables() -> dict[str, Table]:
             ],
             owned=False,
         ),
-        _table(
+        build_table(
             "transactioncurrency",
             "transactioncurrencies",
             "transactioncurrencyid",
@@ -639,7 +639,7 @@ def standard_tables() -> dict[str, Table]:
             owned=False,
             display="Currency",
         ),
-        _table(
+        build_table(
             "product",
             "products",
             "productid",
@@ -668,7 +668,7 @@ def standard_tables() -> dict[str, Table]:
             ],
             owned=False,
         ),
-        _table(
+        build_table(
             "organization",
             "organizations",
             "organizationid",
@@ -765,7 +765,7 @@ def standard_tables() -> dict[str, Table]:
                 ],
             ),
         ),
-        _table(
+        build_table(
             "activityparty",
             "activityparties",
             "activitypartyid",

@@ -162,7 +162,7 @@ def _entity_member(call: Call, table: Table, key: records.Key, rest: list[str]) 
         if method == "GET" and len(rest) == 1:
             row = records.find(call, table, key)
             if row is None:
-                raise records._missing(table, key)
+                raise records.missing(table, key)
             nav = navs[name]
             target = call.store.catalogue.tables[nav.target]
             target_id = row[nav.attribute]
@@ -187,7 +187,7 @@ def _entity_member(call: Call, table: Table, key: records.Key, rest: list[str]) 
         if method == "GET":
             row = records.find(call, table, key)
             if row is None:
-                raise records._missing(table, key)
+                raise records.missing(table, key)
             child = call.store.catalogue.tables[coll.table]
             if is_ref:
                 return _collection_refs(call, child, coll.attribute, row[table.primary_id])
