@@ -253,6 +253,44 @@ class TestOrderTopCount:
         assert without["@Microsoft.Dynamics.CRM.totalrecordcount"] == -1
 
 
+class TestApply:
+    def test_aggregate_and_groupby(self, dv_store: Store, dv_client: DataverseTestClient) -> None:
+        user = dv_client.principal.user_id
+        rows = [
+            {"name": "a", "revenue": 100, "industrycode": 1},
+            {"name": "b", "revenue": 300, "industrycode": 1},
+            {"name": "c", "revenue": 50, "industrycode": 2},
+            {"name": "d", "industrycode": 2},
+        ]
+        dv_store.bulk_insert("account", rows, as_user=user)
+        total = values(
+            dv_client,
+            "accounts?$apply=aggregate(revenue with sum as total,revenue with average as mean,"
+            "$count as n,industrycode with countdistinct as kinds)",
+        )
+        assert total == [{"total": 450.0, "mean": 150.0, "n": 4, "kinds": 2}]
+        grouped = values(
+            dv_client,
+            "accounts?$apply=groupby((industrycode),"
+            "aggregate(revenue with max as top,$count as n))",
+        )
+        assert grouped == [
+            {"industrycode": 1, "top": 300.0, "n": 2},
+            {"industrycode": 2, "top": 50.0, "n": 2},
+        ]
+        filtered = values(
+            dv_client,
+            "accounts?$apply=filter(revenue gt 60)/"
+            "groupby((_ownerid_value),aggregate($count as n))",
+        )
+        assert filtered == [{"_ownerid_value": str(user), "n": 2}]
+
+    def test_unknown_aggregate_function(self, dv_client: DataverseTestClient) -> None:
+        response = dv_client.get("accounts?$apply=aggregate(revenue with median as m)")
+        assert response.status_code == 400
+        assert "median" in response.json()["error"]["message"]
+
+
 class TestPaging:
     def test_maxpagesize_pages_with_opaque_skiptoken(
         self, dv_store: Store, dv_client: DataverseTestClient

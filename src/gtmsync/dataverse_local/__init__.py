@@ -43,8 +43,9 @@ Supported by the data plane:
 - Functions and actions: `WhoAmI`, `RetrieveTotalRecordCount`, `BulkDelete` (QueryExpression
   conditions Equal/NotEqual/In/NotIn/Null/NotNull; runs at once).
 
-Not supported (answered with a Dataverse-shaped error, mostly 501): deep update, `$apply`,
-`DeleteMultiple`, bound actions other than the bulk ones, N:N relationships,
-`RelationshipDefinitions` content, FetchXML and `?sql=`, calculated/rollup columns,
-fiscal-period query functions, currency conversion, `$expand` nextLinks on expanded collections.
+Not supported (answered with a Dataverse-shaped error, mostly 501): deep update, `$apply` beyond
+filter/groupby/aggregate, `DeleteMultiple`, bound actions other than the bulk ones, N:N
+relationships, `RelationshipDefinitions` content, FetchXML and `?sql=`, calculated/rollup
+columns, fiscal-period query functions, currency conversion, `$expand` nextLinks on expanded
+collections.
 """

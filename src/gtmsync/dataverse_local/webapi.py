@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gtmsync.dataverse_local import (
+    aggregate,
     batch,
     bulk,
     changes,
@@ -112,6 +113,8 @@ def dispatch(call: Call) -> Reply:
                 )
             if method == "GET":
                 tracking_page = 'istracking="True"' in call.query.get("$skiptoken", "")
+                if "$apply" in call.query:
+                    return aggregate.apply(call, table, call.query["$apply"])
                 if (
                     "$deltatoken" in call.query
                     or "odata.track-changes" in call.prefer
