@@ -14,14 +14,16 @@ Supported by the data plane:
 - Reads: `$select`, `$filter` (comparisons, `and/or/not`, `contains/startswith/endswith` with
   LIKE wildcards, null checks, column-to-column, one level of navigation, case-insensitive
   strings, `''` escaping, lambda `any`/`all` over one-to-many navigations, parameter aliases,
-  JSON arrays,
-  `Microsoft.Dynamics.CRM.In/NotIn/Between/NotBetween/EqualUserId/NotEqualUserId/EqualBusinessId/ContainValues/LastX*/NextX*/
-  OlderThanX*/Last7Days/Next7Days/On/OnOrAfter/OnOrBefore/Today/Yesterday/Tomorrow/ThisMonth/
-  ThisYear/Under/UnderOrEqual/NotUnder/Above/AboveOrEqual`), `$orderby`, `$top`, `$count`,
+  JSON arrays, and the `Microsoft.Dynamics.CRM.` query functions In, NotIn, Between, NotBetween,
+  EqualUserId, NotEqualUserId, EqualBusinessId, NotEqualBusinessId, ContainValues,
+  DoesNotContainValues, LastXHours/Days/Weeks, NextXHours/Days, OlderThanXHours/Days/Weeks,
+  Last7Days, Next7Days, On, OnOrAfter, OnOrBefore, Today, Yesterday, Tomorrow, ThisMonth,
+  ThisYear, Under, UnderOrEqual, NotUnder, Above, AboveOrEqual), `$orderby`, `$top`, `$count`,
   `/$count`, `$expand` (single- and collection-valued, nested `$select/$filter/$orderby/$top`,
   `/$ref`), keyset paging with opaque `$skiptoken`, `Prefer: odata.maxpagesize` (≤ 5,000),
   `Preference-Applied`, formatted-value, lookup and total-record-count annotations, conditional
-  GET (304).
+  GET (304), `$apply` with `filter(...)/`, `groupby` and `aggregate` (sum, min, max, average,
+  countdistinct, `$count`).
 - Writes: POST (204 + `OData-EntityId`, or 201 with `return=representation`) with deep insert,
   PATCH update and upsert with `If-Match`/`If-None-Match`, DELETE, single-property
   GET/PUT/DELETE, `@odata.bind` (three URL forms, case-sensitive names, collection binds on
