@@ -82,6 +82,16 @@ class TestVisitor:
         text = "Microsoft.Dynamics.CRM.In(PropertyName='industrycode',PropertyValues=['1','2'])"
         assert self.sql(text) == "dv_account.industrycode IN (1, 2)"
 
+    def test_date_functions_compare_iso_text(self) -> None:
+        on = self.sql(
+            "Microsoft.Dynamics.CRM.On(PropertyName='createdon',PropertyValue='2024-01-31')"
+        )
+        assert on == "dv_account.createdon >= '2024-01-31' AND dv_account.createdon < '2024-02-01'"
+        not_on = self.sql(
+            "Microsoft.Dynamics.CRM.NotOn(PropertyName='createdon',PropertyValue='2024-01-31')"
+        )
+        assert not_on == f"NOT ({on})"
+
     def test_unsupported_function_names_itself(self) -> None:
         with pytest.raises(DataverseLocalError, match=r"Microsoft\.Dynamics\.CRM\.InFiscalYear"):
             self.sql(

@@ -538,7 +538,7 @@ class FilterVisitor(AstToSqlAlchemyCoreVisitor):
         day = self._date_param(p)
         return self._day_range(column, day, day)
 
-    def crm_notOn(self, p: Mapping[str, ast._Node]) -> Any:  # noqa: N802
+    def crm_noton(self, p: Mapping[str, ast._Node]) -> Any:
         return sa.not_(self.crm_on(p))
 
     def crm_onorafter(self, p: Mapping[str, ast._Node]) -> Any:
