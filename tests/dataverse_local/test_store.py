@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from pathlib import Path
 
@@ -79,6 +80,17 @@ class TestStore:
         ]
         assert again.catalogue.tables["activityparty"].change_tracking is True
         again.engine.dispose()
+
+    def test_in_memory_store_is_shared_across_threads(self) -> None:
+        store = Store.open("sqlite://")
+        record = store.insert("account", {"name": "memory"}, as_user=uuid.uuid4())
+        found: list[dict[str, object] | None] = []
+        worker = threading.Thread(target=lambda: found.append(store.get("account", record)))
+        worker.start()
+        worker.join()
+        assert found[0] is not None
+        assert found[0]["name"] == "memory"
+        store.engine.dispose()
 
     def test_filtered_lookups_use_indexes(self, dv_store: Store) -> None:
         sql = dv_store.tables["account"]

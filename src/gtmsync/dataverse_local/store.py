@@ -12,6 +12,7 @@ change tracking can ask "everything after version N" across tables; deletes leav
 In-process API (for seeding, sign-in and benchmarks; no HTTP, no privilege checks):
 
 - `Store.open(url) -> Store` creates the schema on first use; `store.engine`, `store.catalogue`.
+  `sqlite://` is in memory on one shared connection: for scripts and tests, not for a server.
 - `store.insert(table, values, *, as_user) -> uuid.UUID` applies defaults, system columns and a
   version like a Web API create. Lookup values are a `uuid.UUID` or a `(target_table, uuid)` pair.
 - `store.bulk_insert(table, rows, *, as_user) -> list[uuid.UUID]` the same, in one statement.
@@ -36,6 +37,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.pool import StaticPool
 
 from gtmsync.dataverse_local import errors
 from gtmsync.dataverse_local.schema import (
@@ -190,7 +192,13 @@ class Store:
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(url)
+                engine = sa.create_engine(url)
+            else:
+                # One shared connection, or every pooled connection would see its own empty
+                # in-memory database.
+                engine = sa.create_engine(
+                    url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+                )
             sa.event.listen(engine, "connect", _sqlite_no_pysqlite_transactions)
             sa.event.listen(engine, "begin", _sqlite_begin)
         else:
