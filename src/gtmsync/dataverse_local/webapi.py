@@ -11,7 +11,6 @@ request behaves the same inside and outside a batch.
 from __future__ import annotations
 
 import urllib.parse
-import uuid
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -325,10 +324,6 @@ def create_webapi_app(
         response = Response(reply.body, reply.status)
         for name, value in reply.headers:
             response.headers.append(name, value)
-        # Dataverse tags every response with its request id; clients log it with errors.
-        request_id = str(uuid.uuid4())
-        response.headers.setdefault("REQ_ID", request_id)
-        response.headers.setdefault("x-ms-service-request-id", request_id)
         return response
 
     methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
