@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 from pathlib import Path
@@ -80,6 +81,13 @@ class TestStore:
         ]
         assert again.catalogue.tables["activityparty"].change_tracking is True
         again.engine.dispose()
+
+    def test_reload_keeps_column_security(self, dv_store: Store) -> None:
+        name = dv_store.catalogue.tables["account"].attributes["revenue"]
+        dv_store.catalogue.add_attribute("account", dataclasses.replace(name, secured=True))
+        dv_store.reload_schema()
+        assert dv_store.catalogue.tables["account"].attributes["revenue"].secured is True
+        assert dv_store.catalogue.tables["account"].attributes["name"].secured is False
 
     def test_in_memory_store_is_shared_across_threads(self) -> None:
         store = Store.open("sqlite://")

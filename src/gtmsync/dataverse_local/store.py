@@ -24,6 +24,7 @@ In-process API (for seeding, sign-in and benchmarks; no HTTP, no privilege check
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import threading
@@ -339,6 +340,17 @@ class Store:
                 fresh._load_custom(own)
         else:
             fresh._load_custom(conn)
+        # Column security is set on the live catalogue by the security layer, not recorded
+        # in dv_catalogue, so it is carried over.
+        for name, table in self.catalogue.tables.items():
+            reloaded = fresh.catalogue.tables.get(name)
+            if reloaded is None:
+                continue
+            for attr in table.attributes.values():
+                if attr.secured and attr.name in reloaded.attributes:
+                    fresh.catalogue.add_attribute(
+                        name, dataclasses.replace(reloaded.attributes[attr.name], secured=True)
+                    )
         self.catalogue, self.metadata, self.tables = fresh.catalogue, fresh.metadata, fresh.tables
         self.counter, self.tombstones = fresh.counter, fresh.tombstones
         self.catalogue_table = fresh.catalogue_table
