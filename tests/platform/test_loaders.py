@@ -375,11 +375,32 @@ class TestStreaming:
     ) -> None:
         source = _CountingSource(2000, session_factory)
         result, _ = load_source(
-            session_factory, Kind.COMPANIES, source, batch_size=200, pipelined=pipelined
+            session_factory,
+            Kind.COMPANIES,
+            source,
+            batch_size=200,
+            commit_rows=200,
+            pipelined=pipelined,
         )
         assert (result.loaded, result.inserted) == (2000, 2000)
         # Earlier batches were already committed (visible to another connection) while later
         # rows had not been read yet: nothing buffers the whole stream.
         assert source.committed_while_reading[-1] >= 1400
         assert source.committed_while_reading == sorted(source.committed_while_reading)
+        assert count(session_factory, Company) == 2000
+
+    def test_commits_come_in_groups_of_commit_rows(
+        self, session_factory: sessionmaker[Session]
+    ) -> None:
+        source = _CountingSource(2000, session_factory)
+        load_source(
+            session_factory,
+            Kind.COMPANIES,
+            source,
+            batch_size=100,
+            commit_rows=600,
+            pipelined=False,
+        )
+        # Probed before rows 400, 800, ... 2000: only whole groups of 600 rows are visible.
+        assert source.committed_while_reading == [0, 600, 600, 1200, 1800]
         assert count(session_factory, Company) == 2000

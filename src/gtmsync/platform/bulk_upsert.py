@@ -6,8 +6,8 @@ statement, compiled once and fed plain tuples: SQLAlchemy's per-row parameter ha
 about half of the load time. Rows whose values did not change are left alone, so
 `modified_at` only moves when something did.
 
-A file load writes through `OwnConnection`: one connection for the whole load and one
-transaction per batch, so a crash keeps whole batches and a re-run is idempotent. On SQLite
+A file load writes through `OwnConnection`: one connection for the whole load, committed
+every so many rows, so a crash keeps whole committed batches and a re-run is idempotent. On SQLite
 that connection skips the foreign-key check (every `company_id` was just looked up in the same
 transaction) and gets a bigger page cache; both measured to roughly halve the write time for
 contacts, whose table carries five indexes. The connection is discarded afterwards rather than
@@ -31,7 +31,7 @@ from gtmsync.platform.models import Company
 COMPANY_REF = "company_platform_id"
 UNKNOWN_COMPANY = "unknown company (load its company first)"
 _TIMESTAMPS = ("created_at", "modified_at")
-_SQLITE_CACHE_KIB = 65536
+_SQLITE_CACHE_KIB = 131_072
 
 Row = dict[str, Any]
 Batch = list[tuple[int, Row]]
@@ -155,17 +155,27 @@ class Target(Protocol):
 
     def write(self, batch: Batch) -> tuple[int, list[Reject]]: ...
 
+    def finish(self) -> None: ...
+
     def close(self) -> None: ...
 
 
 class OwnConnection:
-    """One connection for a whole file load, one committed transaction per batch."""
+    """One connection for a whole file load; commits every `commit_rows` rows written.
 
-    def __init__(self, engine: Engine, writer: BatchWriter) -> None:
+    Batches bound memory; commits bound what a crash loses. They are separate because on
+    SQLite each commit writes every page it touched to the WAL, and the random-order email
+    index touches a page per row: committing every 100,000 rows instead of every 10,000
+    measured about a quarter less CPU for a million contacts.
+    """
+
+    def __init__(self, engine: Engine, writer: BatchWriter, *, commit_rows: int) -> None:
         self.engine = engine
         self.writer = writer
+        self.commit_rows = commit_rows
         self._conn: Connection | None = None
         self._tuned = False
+        self._uncommitted = 0
 
     def _connection(self) -> Connection:
         if self._conn is None:
@@ -178,23 +188,39 @@ class OwnConnection:
             self._conn.commit()
         return self._conn
 
-    def count(self) -> int:
+    def _begin(self) -> Connection:
         conn = self._connection()
-        with conn.begin():
-            return self.writer.count(conn)
-
-    def write(self, batch: Batch) -> tuple[int, list[Reject]]:
-        conn = self._connection()
-        with conn.begin():
+        if not conn.in_transaction():
+            conn.begin()
             if self._tuned and not _in_transaction(conn):
                 # Take the write lock first, so the reference lookup and the upsert see one
                 # state (pysqlite would only begin at the INSERT).
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
-            return self.writer.write(conn, batch)
+        return conn
+
+    def count(self) -> int:
+        return self.writer.count(self._begin())
+
+    def write(self, batch: Batch) -> tuple[int, list[Reject]]:
+        conn = self._begin()
+        written = self.writer.write(conn, batch)
+        self._uncommitted += len(batch)
+        if self._uncommitted >= self.commit_rows:
+            self.finish()
+        return written
+
+    def finish(self) -> None:
+        """Commit what has been written so far."""
+        if self._conn is not None and self._conn.in_transaction():
+            self._conn.commit()
+        self._uncommitted = 0
 
     def close(self) -> None:
+        """Roll back anything not yet finished and drop the connection."""
         if self._conn is None:
             return
+        if self._conn.in_transaction():
+            self._conn.rollback()
         if self._tuned:
             self._conn.invalidate()  # never hand the untuned-for-safety connection to others
         self._conn.close()
@@ -217,6 +243,9 @@ class CallerSession:
 
     def write(self, batch: Batch) -> tuple[int, list[Reject]]:
         return self.writer.write(self.session.connection(), batch)
+
+    def finish(self) -> None:
+        self.session.flush()
 
     def close(self) -> None:
         return None

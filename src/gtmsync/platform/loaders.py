@@ -68,6 +68,8 @@ from gtmsync.platform.formats import (
 from gtmsync.platform.models import Company, Contact, IntentSignal
 
 DEFAULT_BATCH_SIZE = 10_000
+# SQLite pays per commit for every page touched (see bulk_upsert.OwnConnection).
+SQLITE_COMMIT_ROWS = 100_000
 REJECT_COLUMNS = ("row", "column", "value", "reason")
 
 Parser = Callable[[str], Any]
@@ -302,8 +304,13 @@ def load_file(
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_progress: ProgressCallback | None = None,
     pipelined: bool = True,
+    commit_rows: int | None = None,
 ) -> LoadResult:
-    """Load one file, one transaction per batch; rejects go to `<path>.rejects.csv`.
+    """Load one file in batches; rejects go to `<path>.rejects.csv`.
+
+    Batches of `batch_size` rows are validated and written together; a commit follows every
+    `commit_rows` rows (default: each batch, or every 100,000 rows on SQLite), so a crash
+    keeps every committed row and a re-run picks up the rest.
 
     With `pipelined`, batches are written on a helper thread while the next one is read and
     validated: the database releases the GIL while it works, so the two overlap (measured in
@@ -326,7 +333,7 @@ def load_file(
                 source=opened.source,
                 sink=sink,
                 batch_size=batch_size,
-                target=_own_connection(factory, kind),
+                target=_own_connection(factory, kind, batch_size, commit_rows),
                 progress=progress,
                 pipelined=pipelined,
             )
@@ -342,6 +349,7 @@ def load_source(
     reject_path: Path | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     pipelined: bool = True,
+    commit_rows: int | None = None,
 ) -> tuple[LoadResult, RejectSink]:
     """Load from any record source (a stream, an upload); rejects kept in memory without a path."""
     sink = RejectSink(reject_path)
@@ -351,7 +359,7 @@ def load_source(
             source=source,
             sink=sink,
             batch_size=batch_size,
-            target=_own_connection(factory, kind),
+            target=_own_connection(factory, kind, batch_size, commit_rows),
             progress=None,
             pipelined=pipelined,
         )
@@ -431,8 +439,13 @@ def _writer(spec: Spec) -> BatchWriter:
     )
 
 
-def _own_connection(factory: sessionmaker[Session], kind: Kind) -> OwnConnection:
-    return OwnConnection(engine_of(factory), _writer(SPECS[kind]))
+def _own_connection(
+    factory: sessionmaker[Session], kind: Kind, batch_size: int, commit_rows: int | None
+) -> OwnConnection:
+    engine = engine_of(factory)
+    if commit_rows is None:
+        commit_rows = SQLITE_COMMIT_ROWS if engine.dialect.name == "sqlite" else batch_size
+    return OwnConnection(engine, _writer(SPECS[kind]), commit_rows=max(commit_rows, 1))
 
 
 class _Inline:
@@ -496,6 +509,7 @@ def _run(
                 break
             except FileRefusedError as exc:
                 settle()
+                pool.submit(target.finish).result()
                 raise LoadAbortedError(
                     f"{exc.message} The {loaded} rows before it were loaded.",
                     field="file",
@@ -519,6 +533,7 @@ def _run(
             sizes.append(len(batch))
             pending = pool.submit(target.write, batch)
             settle()
+        pool.submit(target.finish).result()
         if progress is not None:
             progress()
         inserted = pool.submit(target.count).result() - before
