@@ -83,8 +83,8 @@ class TestStore:
         again.engine.dispose()
 
     def test_reload_keeps_column_security(self, dv_store: Store) -> None:
-        name = dv_store.catalogue.tables["account"].attributes["revenue"]
-        dv_store.catalogue.add_attribute("account", dataclasses.replace(name, secured=True))
+        revenue = dv_store.catalogue.tables["account"].attributes["revenue"]
+        dv_store.catalogue.add_attribute("account", dataclasses.replace(revenue, secured=True))
         dv_store.reload_schema()
         assert dv_store.catalogue.tables["account"].attributes["revenue"].secured is True
         assert dv_store.catalogue.tables["account"].attributes["name"].secured is False
