@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -69,3 +70,48 @@ def test_crud_query_paging_batch_and_changes(pg_store: Store) -> None:
         assert duplicate.status_code == 412
         delta = client.get(delta_link).json()
         assert [r["name"] for r in delta["value"]] == ["Keyed"]
+
+
+def test_metadata_batch_and_query_functions(pg_store: Store) -> None:
+    admin = system_administrator(uuid.uuid4())
+    app = create_webapi_app(pg_store, principal_resolver=lambda _r: admin)
+    with DataverseTestClient(app, base_url=BASE + "/") as client:
+        column = {
+            "@odata.type": "Microsoft.Dynamics.CRM.IntegerAttributeMetadata",
+            "SchemaName": "new_Score",
+        }
+        assert (
+            client.post(
+                "EntityDefinitions(LogicalName='account')/Attributes", json=column
+            ).status_code
+            == 204
+        )
+        root = client.post("accounts", json={"name": "root", "new_score": 1}).headers[
+            "OData-EntityId"
+        ]
+        body = (
+            "--batch_PG\r\nContent-Type: multipart/mixed; boundary=changeset_PG\r\n\r\n"
+            "--changeset_PG\r\nContent-Type: application/http\r\n"
+            "Content-Transfer-Encoding: binary\r\nContent-ID: 1\r\n\r\nPOST accounts HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"
+            + json.dumps({"name": "child", "new_score": 5, "parentaccountid@odata.bind": root})
+            + "\r\n--changeset_PG\r\nContent-Type: application/http\r\n"
+            "Content-Transfer-Encoding: binary\r\nContent-ID: 2\r\n\r\nPOST tasks HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"
+            + json.dumps({"subject": "t", "regardingobjectid_account_task@odata.bind": "$1"})
+            + "\r\n--changeset_PG--\r\n--batch_PG--\r\n"
+        )
+        response = client.post(
+            "$batch",
+            content=body.encode(),
+            headers={"Content-Type": "multipart/mixed; boundary=batch_PG"},
+        )
+        assert response.status_code == 200, response.text
+        root_id = root.rsplit("(", 1)[1].rstrip(")")
+        under = client.get(
+            "accounts?$select=name&$filter=Microsoft.Dynamics.CRM.Under("
+            f"PropertyName='accountid',PropertyValue='{root_id}')"
+        ).json()["value"]
+        assert [r["name"] for r in under] == ["child"]
+        with_tasks = client.get("accounts?$select=name&$filter=Account_Tasks/any()").json()["value"]
+        assert [r["name"] for r in with_tasks] == ["child"]
+        total = client.get("accounts?$apply=aggregate(new_score with sum as total)").json()["value"]
+        assert total == [{"total": 6}]
