@@ -89,15 +89,22 @@ def test_metadata_batch_and_query_functions(pg_store: Store) -> None:
         root = client.post("accounts", json={"name": "root", "new_score": 1}).headers[
             "OData-EntityId"
         ]
+
+        def part(content_id: int, url: str, payload: dict[str, str]) -> str:
+            return (
+                "--changeset_PG\r\nContent-Type: application/http\r\n"
+                f"Content-Transfer-Encoding: binary\r\nContent-ID: {content_id}\r\n\r\n"
+                f"POST {url} HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"
+                f"{json.dumps(payload)}\r\n"
+            )
+
+        child = {"name": "child", "new_score": 5, "parentaccountid@odata.bind": root}
+        task = {"subject": "t", "regardingobjectid_account_task@odata.bind": "$1"}
         body = (
             "--batch_PG\r\nContent-Type: multipart/mixed; boundary=changeset_PG\r\n\r\n"
-            "--changeset_PG\r\nContent-Type: application/http\r\n"
-            "Content-Transfer-Encoding: binary\r\nContent-ID: 1\r\n\r\nPOST accounts HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"
-            + json.dumps({"name": "child", "new_score": 5, "parentaccountid@odata.bind": root})
-            + "\r\n--changeset_PG\r\nContent-Type: application/http\r\n"
-            "Content-Transfer-Encoding: binary\r\nContent-ID: 2\r\n\r\nPOST tasks HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"
-            + json.dumps({"subject": "t", "regardingobjectid_account_task@odata.bind": "$1"})
-            + "\r\n--changeset_PG--\r\n--batch_PG--\r\n"
+            + part(1, "accounts", child)
+            + part(2, "tasks", task)
+            + "--changeset_PG--\r\n--batch_PG--\r\n"
         )
         response = client.post(
             "$batch",
