@@ -105,7 +105,9 @@ def _ascii_labels(labels: list[str]) -> list[str]:
 
 def clean_phone(value: str) -> str:
     """Phones are kept as written (formats differ per country) with runs of spaces collapsed."""
-    phone = _SPACES_RE.sub(" ", value) if "  " in value or "\t" in value else value
+    phone = value.strip()
+    if "  " in phone or "\t" in phone:
+        phone = _SPACES_RE.sub(" ", phone)
     if _DIGIT_RE.search(phone) is None:
         raise ValueError("not a phone number (no digits)")
     return phone
