@@ -145,6 +145,7 @@ class CsvSource:
         position = {col: i for i, col in reversed(list(enumerate(header)))}
         picks = [position.get(col, -1) for col in wanted]
         width = len(header)
+        identity = picks == list(range(width))  # the header is exactly the wanted columns
         row_no = 0
         try:
             for record in self._reader:
@@ -161,7 +162,7 @@ class CsvSource:
                         )
                         continue
                     record.extend([""] * (width - len(record)))
-                yield row_no, [record[i] if i >= 0 else None for i in picks]
+                yield row_no, record if identity else [record[i] if i >= 0 else None for i in picks]
         except UnicodeDecodeError as exc:
             raise not_utf8(self.name, exc) from None
         except csv.Error as exc:

@@ -314,9 +314,10 @@ def load_file(
     keeps every committed row and a re-run picks up the rest.
 
     With `pipelined`, batches are written on a helper thread while the next one is read. It
-    measured slower, not faster (34,700 against 40,700 contacts/s in benchmarks/load_data.py):
-    sqlite3 re-takes the GIL after every row it steps, so the two threads mostly wait on each
-    other. It stays as an option for databases that spend longer per round trip.
+    measured no gain in benchmarks/load_data.py (41,200 against 40,300 contacts/s on a quiet
+    machine, 34,700 against 40,700 on a busy one): sqlite3 re-takes the GIL after every row it
+    steps, so the threads mostly take turns. It stays an option for databases that spend
+    longer per round trip.
     """
     with FileSource(path) as opened:
         reject_path = reject_path_for(path)
