@@ -158,3 +158,21 @@ class TestAddUser:
         login = Login(uuid.UUID(int=0), "grace@example.com", "a-long-password", "Grace Hopper")
         assert sign_in(newcomer, login).status_code == 303
         assert newcomer.get("/api/v1/me").json()["role"] == "admin"
+
+
+class TestPortalEdges:
+    def test_htmx_requests_get_hx_redirect(self, signed_in_client: TestClient) -> None:
+        response = signed_in_client.get("/", headers={"HX-Request": "true"})
+        assert response.status_code == 200
+        assert response.headers["hx-redirect"] == "/search"
+
+    def test_malformed_path_parameter_renders_an_error_page(
+        self, signed_in_client: TestClient
+    ) -> None:
+        response = signed_in_client.post(
+            "/settings/api-tokens/not-a-uuid/revoke",
+            data={"csrf_token": page_csrf(signed_in_client)},
+        )
+        assert response.status_code == 400
+        assert "Check your input" in response.text
+        assert "token_id" in response.text
