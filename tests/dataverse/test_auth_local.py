@@ -8,7 +8,7 @@ import re
 from typing import Literal
 from urllib.parse import parse_qsl, urlsplit
 
-import httpx  # noqa: TID251 - the test plays the browser
+import httpx
 import pytest
 
 from gtmsync.dataverse import (

@@ -12,7 +12,7 @@ import threading
 import uuid
 from urllib.parse import quote
 
-import httpx  # noqa: TID251 - timeouts are httpx.Timeout
+import httpx
 import pytest
 
 from gtmsync.dataverse import (

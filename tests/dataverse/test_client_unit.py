@@ -10,7 +10,7 @@ import json
 import uuid
 from collections.abc import Callable
 
-import httpx  # noqa: TID251 - tests of the HTTP library speak HTTP
+import httpx
 import pytest
 
 from gtmsync.dataverse import (

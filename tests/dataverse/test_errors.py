@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-import httpx  # noqa: TID251 - tests of the HTTP library speak HTTP
+import httpx
 import pytest
 
 from gtmsync.dataverse import errors

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-import httpx  # noqa: TID251 - tests of the HTTP library speak HTTP
+import httpx
 import pytest
 
 from gtmsync.dataverse.retry import RetryPolicy, parse_retry_after

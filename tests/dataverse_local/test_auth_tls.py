@@ -6,7 +6,7 @@ import socket
 import ssl
 from pathlib import Path
 
-import httpx  # noqa: TID251 - tests speak HTTP to the local server
+import httpx
 import pytest
 
 from gtmsync.dataverse_local.server import ServerHandle

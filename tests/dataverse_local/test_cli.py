@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx  # noqa: TID251 - tests speak HTTP to the local server
+import httpx
 import msal
 import pytest
 from typer.testing import CliRunner

@@ -6,7 +6,7 @@ import json
 import uuid
 from pathlib import Path
 
-import httpx  # noqa: TID251 - tests speak HTTP to the local server
+import httpx
 import pytest
 import sqlalchemy as sa
 

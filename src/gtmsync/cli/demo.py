@@ -35,12 +35,13 @@ class DemoLogin:
 
 
 DEMO_ORGS: dict[str, list[tuple[str, str, str]]] = {
-    # org name -> (name, email, role); emails match the local Dataverse seed's systemusers so the
-    # user mapping by email has something to find.
+    # org name -> (name, email, role). Contoso's emails match systemusers of the local Dataverse
+    # seed, so mapping by email finds them; Uma is deliberately absent from Dynamics.
     "Contoso": [
-        ("Avery Admin", "avery.admin@contoso.example", "admin"),
-        ("Dana Dynamics", "dana.dynamics@contoso.example", "admin"),
-        ("Sam Seller", "sam.seller@contoso.example", "user"),
+        ("Avery Admin", "avery.admin@contoso.local", "admin"),
+        ("Dana Dynamics", "dana.dynamics@contoso.local", "admin"),
+        ("Sam Seller", "sam.seller@contoso.local", "user"),
+        ("Alex Chen", "Alex.Chen@contoso.local", "user"),
         ("Uma Unmapped", "uma.unmapped@contoso.example", "user"),
     ],
     "Globex": [("Gil Globex", "gil.globex@globex.example", "admin")],
@@ -68,7 +69,7 @@ def seed_hub(companies: int) -> list[DemoLogin]:
                         password=DEMO_PASSWORD,
                         role=Role(role),
                     )
-            logins += [DemoLogin(org_name, n, e, r) for n, e, r in people]
+            logins += [DemoLogin(org_name, n, e.lower(), r) for n, e, r in people]
         if companies and CompanyRepository.from_session(session).count() == 0:
             from gtmsync.platform import sample
 
@@ -77,6 +78,7 @@ def seed_hub(companies: int) -> list[DemoLogin]:
 
 
 def _wait_http(url: str, *, timeout: float, verify: Any = True) -> bool:
+    import urllib.error
     import urllib.request
 
     deadline = time.monotonic() + timeout
@@ -90,6 +92,11 @@ def _wait_http(url: str, *, timeout: float, verify: Any = True) -> bool:
             with urllib.request.urlopen(url, timeout=2, context=context) as response:  # noqa: S310
                 if response.status < 500:
                     return True
+        except urllib.error.HTTPError as exc:
+            # Any HTTP answer below 500 means the server is up (Dataverse answers 401 unsigned).
+            if exc.code < 500:
+                return True
+            time.sleep(0.3)
         except OSError:
             time.sleep(0.3)
     return False

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
-import httpx  # noqa: TID251 - this package is where HTTP lives
+import httpx
 import msal
 import requests
 

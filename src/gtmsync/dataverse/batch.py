@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx  # noqa: TID251 - this package is where HTTP lives
+import httpx
 
 from gtmsync.dataverse.errors import APIError, BatchFormatError, from_parts
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import httpx  # noqa: TID251 - this package is where HTTP lives
+import httpx
 
 from gtmsync.dataverse import odata
 from gtmsync.dataverse.errors import (

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-import httpx  # noqa: TID251 - this package is where HTTP lives
+import httpx
 
 from gtmsync.dataverse import batch as batchlib
 from gtmsync.dataverse import odata

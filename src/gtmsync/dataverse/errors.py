@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-import httpx  # noqa: TID251 - this package is where HTTP lives
+import httpx
 
 REQUEST_ID_HEADERS = ("x-ms-service-request-id", "REQ_ID", "req_id", "x-ms-request-id")
 

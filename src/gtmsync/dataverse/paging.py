@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx  # noqa: TID251 - this package is where HTTP lives
+import httpx
 
 
 class NextLinkPager:

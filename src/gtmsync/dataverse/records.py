@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx  # noqa: TID251 - this package is where HTTP lives
+import httpx
 
 FORMATTED = "OData.Community.Display.V1.FormattedValue"
 LOOKUP_LOGICAL_NAME = "Microsoft.Dynamics.CRM.lookuplogicalname"

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import httpx  # noqa: TID251 - this package is where HTTP lives
+import httpx
 
 logger = logging.getLogger("gtmsync.dataverse.retry")
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx  # noqa: TID251 - the local server ships a client helper for its harness
+import httpx
 import uvicorn
 
 from gtmsync.dataverse_local.app import (
