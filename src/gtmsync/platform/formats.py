@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, cast
 
 from gtmsync.kit.errors import UserError
 
@@ -162,7 +162,10 @@ class CsvSource:
                         )
                         continue
                     record.extend([""] * (width - len(record)))
-                yield row_no, record if identity else [record[i] if i >= 0 else None for i in picks]
+                if identity:
+                    yield row_no, cast("Values", record)
+                else:
+                    yield row_no, [record[i] if i >= 0 else None for i in picks]
         except UnicodeDecodeError as exc:
             raise not_utf8(self.name, exc) from None
         except csv.Error as exc:
