@@ -1,10 +1,12 @@
 """Load benchmark: 1,000,000 generated contacts (with 100,000 companies) from CSV into SQLite.
 
     .venv/bin/python benchmarks/load_data.py [--contacts 1000000] [--companies 100000]
+        [--keep-indexes] [--database-url postgresql+psycopg://.../empty_db]
 
 Generating the CSVs is not timed. The load runs in a child process on a fresh, migrated SQLite
 database, so its peak RSS (`getrusage(RUSAGE_CHILDREN)`) belongs to the load alone. Targets:
-at least 50,000 rows/s and a peak RSS under 400 MB.
+at least 50,000 rows/s and a peak RSS under 400 MB. `--keep-indexes` measures the load without
+deferring the empty tables' indexes; `--database-url` loads into another (empty) database.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ TARGET_ROWS_PER_S = 50_000
 TARGET_PEAK_MB = 400
 
 
-def _child(data_dir: Path, url: str, batch_size: int, *, pipelined: bool) -> None:
+def _child(
+    data_dir: Path, url: str, batch_size: int, *, pipelined: bool, defer_indexes: bool
+) -> None:
     """Migrate (untimed), then load companies and contacts; print the figures as JSON."""
     import psutil
 
@@ -50,7 +54,12 @@ def _child(data_dir: Path, url: str, batch_size: int, *, pipelined: bool) -> Non
     for kind, name in ((Kind.COMPANIES, "companies.csv"), (Kind.CONTACTS, "contacts.csv")):
         started, cpu_started = time.perf_counter(), time.process_time()
         result = load_file(
-            factory, kind, data_dir / name, batch_size=batch_size, pipelined=pipelined
+            factory,
+            kind,
+            data_dir / name,
+            batch_size=batch_size,
+            pipelined=pipelined,
+            defer_indexes=defer_indexes,
         )
         figures[f"{kind}_seconds"] = time.perf_counter() - started
         figures[f"{kind}_cpu_seconds"] = time.process_time() - cpu_started
@@ -79,10 +88,22 @@ def main() -> None:
     parser.add_argument(
         "--pipelined", action="store_true", help="Write batches on a helper thread (comparison)."
     )
+    parser.add_argument(
+        "--keep-indexes",
+        action="store_true",
+        help="Maintain indexes row by row instead of rebuilding them (comparison).",
+    )
+    parser.add_argument("--database-url", help="An empty database to load into (default SQLite).")
     parser.add_argument("--child", nargs=2, metavar=("DATA_DIR", "DB_URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(Path(args.child[0]), args.child[1], args.batch_size, pipelined=args.pipelined)
+        _child(
+            Path(args.child[0]),
+            args.child[1],
+            args.batch_size,
+            pipelined=args.pipelined,
+            defer_indexes=not args.keep_indexes,
+        )
         return
 
     from gtmsync.platform.sample import write_sample_files
@@ -100,7 +121,7 @@ def main() -> None:
             f"Generated {files.summary.companies:,} companies and {files.summary.contacts:,} "
             f"contacts ({sizes:,.0f} MB of CSV) in {generated_in:,.1f} s (not timed below)."
         )
-        url = f"sqlite:///{data_dir / 'bench.db'}"
+        url = args.database_url or f"sqlite:///{data_dir / 'bench.db'}"
         completed = subprocess.run(
             [
                 sys.executable,
@@ -108,6 +129,7 @@ def main() -> None:
                 "--batch-size",
                 str(args.batch_size),
                 *(["--pipelined"] if args.pipelined else []),
+                *(["--keep-indexes"] if args.keep_indexes else []),
                 "--child",
                 tmp,
                 url,
@@ -159,6 +181,8 @@ def main() -> None:
             "the ceiling of rows/s on one core",
         ),
         ("batch size / pipelined", f"{args.batch_size:,} / {args.pipelined}", "", ""),
+        ("indexes deferred (rebuilt at the end)", str(not args.keep_indexes), "", ""),
+        ("database", (args.database_url or "sqlite").split(":")[0], "", ""),
         (
             "load average (1 min) at the end",
             f"{os.getloadavg()[0]:.1f}",
