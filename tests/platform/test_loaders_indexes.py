@@ -105,15 +105,19 @@ class TestDeferredIndexes:
         migrate.check(database_url)  # `alembic check`: the rebuilt indexes match the models
 
     def test_crash_after_commit_is_rebuilt_by_the_finally(
-        self, session_factory: sessionmaker[Session], tmp_path: Path
+        self, session_factory: sessionmaker[Session], db_backend: str
     ) -> None:
         engine = engine_of(session_factory)
         source = FailingSource(engine, good=30)
         with pytest.raises(BoomError):
             load_source(session_factory, Kind.CONTACTS, source, batch_size=10, commit_rows=10)
-        # The indexes really were gone mid-load (committed with the first batches) ...
         assert source.present_at_crash is not None
-        assert not model_index_names(CONTACTS) & source.present_at_crash
+        if db_backend == "sqlite":
+            # The indexes really were gone mid-load (the drop is committed at once) ...
+            assert not model_index_names(CONTACTS) & source.present_at_crash
+        else:
+            # ... while PostgreSQL, where deferring measured no gain, keeps them throughout.
+            assert model_index_names(CONTACTS) <= source.present_at_crash
         # ... and the committed rows stay, with every index rebuilt on the way out.
         assert count(session_factory, Contact) == 30
         assert_every_model_index_present(engine)

@@ -26,7 +26,7 @@ How a load behaves:
   SQLite, where commits are costly). A crash keeps whole committed batches, and loading the
   same file again updates rather than duplicates (rows whose values did not change are left
   alone, so `modified_at` only moves when something did).
-- Into an empty table, the table's non-unique indexes are dropped and rebuilt once at the end
+- Into an empty SQLite table, its non-unique indexes are dropped and rebuilt once at the end
   (in a `finally`), which measured faster than maintaining them row by row; a process killed
   mid-load leaves them to `restore_deferred_indexes`, which every load and service start-up
   runs first.
