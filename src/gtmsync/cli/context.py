@@ -22,3 +22,17 @@ def session_factory() -> sessionmaker[Session]:
 def unit_of_work() -> Iterator[Session]:
     with session_scope(session_factory()) as session:
         yield session
+
+
+def prepare_database(url: str) -> None:
+    """Migrate, then restore any index a killed bulk load had deferred (see platform.loaders)."""
+    from gtmsync.db import migrate
+    from gtmsync.db.engine import create_engine
+    from gtmsync.platform.loaders import restore_deferred_indexes
+
+    migrate.upgrade(url)
+    engine = create_engine(url)
+    try:
+        restore_deferred_indexes(engine)
+    finally:
+        engine.dispose()

@@ -19,8 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gtmsync.cli.context import unit_of_work
-from gtmsync.db import migrate
+from gtmsync.cli.context import prepare_database, unit_of_work
 from gtmsync.settings import Mode, get_settings
 
 DEMO_PASSWORD = "demo-password-1"  # noqa: S105 - printed on screen for the demo sign-ins
@@ -118,7 +117,7 @@ def demo(
     get_settings.cache_clear()
     settings = get_settings()
     console = Console()
-    migrate.upgrade(settings.db_url)
+    prepare_database(settings.db_url)
     logins = seed_hub(companies)
 
     env = dict(os.environ)

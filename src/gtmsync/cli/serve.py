@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gtmsync.db import migrate
+from gtmsync.cli.context import prepare_database
 from gtmsync.kit.logging import configure_logging
 from gtmsync.settings import get_settings
 
@@ -22,7 +22,7 @@ def serve(
     settings = get_settings()
     configure_logging(settings.log_level)
     if migrate_first:
-        migrate.upgrade(settings.db_url)
+        prepare_database(settings.db_url)
     uvicorn.run(
         "gtmsync.web.app:create_app",
         factory=True,
@@ -44,5 +44,5 @@ def worker(
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    migrate.upgrade(settings.db_url)
+    prepare_database(settings.db_url)
     Consumer(tasks.huey, workers=threads, worker_type="thread", periodic=scheduler).run()
