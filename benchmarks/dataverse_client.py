@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -35,7 +34,6 @@ from gtmsync.dataverse import (
     RequestInfo,
     org_scope,
 )
-from gtmsync.dataverse_local import server as server_module
 from gtmsync.dataverse_local.server import ServerHandle, serve_in_thread
 from gtmsync.dataverse_local.store import Store
 
@@ -83,18 +81,7 @@ def _measure(name: str, records: int, calls: list[RequestInfo], work: Callable[[
     return Row(name, records, len(calls), time.perf_counter() - started)
 
 
-_free_port = server_module.free_port
-
-
-def _nodelay_free_port(host: str = "127.0.0.1") -> socket.socket:
-    """TCP_NODELAY on the listener: without it each request waits ~40 ms for a delayed ACK."""
-    sock = _free_port(host)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
 def run(rows: int, upserts: int, data_dir: Path) -> list[Row]:
-    server_module.free_port = _nodelay_free_port
     store = Store.open(f"sqlite:///{data_dir / 'dataverse.db'}")
     results: list[Row] = []
     with serve_in_thread(store, data_dir) as server:

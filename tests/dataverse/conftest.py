@@ -9,7 +9,6 @@ the store after fault-injected writes, so each needs an empty store of its own.)
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,6 @@ from gtmsync.dataverse import (
     RetryPolicy,
     org_scope,
 )
-from gtmsync.dataverse_local import server as server_module
 from gtmsync.dataverse_local.server import ServerHandle, serve_in_thread
 from gtmsync.dataverse_local.store import Store
 
@@ -74,21 +72,6 @@ class LocalOrg:
         return int(self.server.store.count(table))
 
 
-def _nodelay_free_port(host: str = "127.0.0.1") -> socket.socket:
-    """`server.free_port` plus TCP_NODELAY, which accepted sockets inherit.
-
-    Without it every loopback request waits ~40 ms (Nagle against delayed ACK): measured
-    46 ms → 7 ms per request for a bare uvicorn app in a thread. Remove once
-    `dataverse_local.server.free_port` sets the option itself.
-    """
-    sock = _ORIGINAL_FREE_PORT(host)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
-_ORIGINAL_FREE_PORT = server_module.free_port
-
-
 @pytest.fixture(scope="session")
 def dataverse_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("dataverse-local")
@@ -98,7 +81,6 @@ def dataverse_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def local_org(
     tmp_path: Path, dataverse_data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[LocalOrg]:
-    monkeypatch.setattr(server_module, "free_port", _nodelay_free_port)
     store = Store.open(f"sqlite:///{tmp_path / 'dataverse.db'}")
     try:
         with serve_in_thread(store, dataverse_data_dir) as server:
