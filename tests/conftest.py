@@ -21,6 +21,7 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.dataverse_store",
     "tests.fixtures.dataverse",
+    "tests.fixtures.connection",
 ]
 
 

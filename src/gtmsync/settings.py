@@ -73,6 +73,32 @@ class Settings(BaseSettings):
         description="Mark session cookies `Secure`; turn on whenever the hub is served over HTTPS.",
     )
 
+    entra_client_id: str | None = Field(
+        default=None,
+        description="Application (client) ID of gtmsync's Entra ID app registration. Unset in "
+        "demo and development: the local Dataverse server's seeded app is used.",
+    )
+    entra_client_secret: SecretStr | None = Field(
+        default=None,
+        description="Client secret of that app registration (a confidential client). Unset in "
+        "demo and development: the local server's seeded secret is used.",
+    )
+    entra_authority: str = Field(
+        default="https://login.microsoftonline.com/organizations",
+        description="Identity provider authority for sign-in. After connecting, the tenant's own "
+        "authority is kept with the integration. Demo: the local Dataverse server's.",
+    )
+    ca_bundle: Path | None = Field(
+        default=None,
+        description="Extra CA bundle (PEM) trusted for the Dataverse org and the identity "
+        "provider; demo sets it to the local Dataverse server's `ca.pem`.",
+    )
+    import_interval_minutes: int = Field(
+        default=60,
+        description="How often the scheduler runs the incremental Dynamics import for every "
+        "connected org.",
+    )
+
     @model_validator(mode="after")
     def _derive_defaults(self) -> Settings:
         if self.database_url is None:

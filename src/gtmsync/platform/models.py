@@ -16,6 +16,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -31,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gtmsync.db.base import UUIDPK, Base, BigIntPK, TimestampMixin
+from gtmsync.kit.clock import utc_now
 
 
 class Role(StrEnum):
@@ -162,3 +164,21 @@ class IntentSignal(TimestampMixin, Base):
     audience_strength: Mapped[str | None] = mapped_column(String(20))
     signal_location: Mapped[str | None] = mapped_column(String(120))
     issue_date: Mapped[date] = mapped_column(Date)
+
+
+class AuditEvent(UUIDPK, Base):
+    """An admin action: who did what, when, and what changed (before/after in `detail`).
+
+    The actor's email is copied so the log still reads after the user is deleted.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_org_at", "org_id", "at"),)
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor_email: Mapped[str | None] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(80))  # "connection.connect", "export.mapping.save"
+    summary: Mapped[str] = mapped_column(Text)  # one readable sentence
+    detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(default=utc_now)

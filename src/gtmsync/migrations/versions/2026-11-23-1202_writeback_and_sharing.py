@@ -1,0 +1,24 @@
+"""writeback and sharing tables
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-23 12:00:00
+
+Filled in by the writeback_and_sharing work: add the operations from
+`alembic revision --autogenerate` here (keep this revision id).
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
