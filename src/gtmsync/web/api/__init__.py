@@ -11,7 +11,16 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from gtmsync.web.api import me, schemas, tokens, users
+from gtmsync.web.api import (
+    connection,
+    export_settings,
+    exports,
+    imports,
+    me,
+    schemas,
+    tokens,
+    users,
+)
 from gtmsync.web.deps import require_user, verify_api_csrf
 
 API_PREFIX = "/api/v1"
@@ -36,4 +45,8 @@ def build_api_router() -> APIRouter:
     api.include_router(me.router)
     api.include_router(users.router)
     api.include_router(tokens.router)
+    api.include_router(connection.router)
+    api.include_router(export_settings.router)
+    api.include_router(exports.router)
+    api.include_router(imports.router)
     return api

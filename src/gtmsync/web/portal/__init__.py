@@ -13,7 +13,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from gtmsync.web.deps import require_user, verify_portal_csrf
-from gtmsync.web.portal import admin, auth, member
+from gtmsync.web.portal import admin, auth, connection, export_settings, exports, imports, member
 
 
 def build_portal_router() -> APIRouter:
@@ -27,5 +27,8 @@ def build_portal_router() -> APIRouter:
     signed_in.include_router(auth.member_router)
     signed_in.include_router(member.router)
     signed_in.include_router(admin.router)
+    for feature in (connection, export_settings, exports, imports):
+        signed_in.include_router(feature.router)
+        signed_in.include_router(feature.admin_router)
     portal.include_router(signed_in)
     return portal

@@ -1,0 +1,7 @@
+"""`/api/v1` routes of the imports feature."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
