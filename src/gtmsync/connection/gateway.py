@@ -199,6 +199,24 @@ def caller_for(session: Session, org_id: uuid.UUID, user_id: uuid.UUID) -> str |
     return mapping.entra_object_id
 
 
+def mapped_systemuser(session: Session, org_id: uuid.UUID, user_id: uuid.UUID) -> uuid.UUID | None:
+    """The Dynamics systemuserid a platform user is mapped to (owner filters, My Target
+    Accounts); in user-account mode, the systemuser the user connected as."""
+    integration = get_integration(session, org_id)
+    if integration is None:
+        return None
+    if integration.export_preference == ExportPreference.USER_ACCOUNT:
+        connection = user_connection(session, integration, user_id)
+        if connection is not None and connection.systemuser_id is not None:
+            return connection.systemuser_id
+    mapping = session.scalars(
+        select(UserMapping).where(
+            UserMapping.integration_id == integration.id, UserMapping.user_id == user_id
+        )
+    ).one_or_none()
+    return mapping.systemuser_id if mapping is not None else None
+
+
 class _StoredTokens:
     """A `TokenProvider` over a token cache kept encrypted in one row of the hub database."""
 
