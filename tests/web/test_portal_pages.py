@@ -15,7 +15,7 @@ from gtmsync.platform import service as platform_service
 from tests.fixtures.web import Login, WebOrg, page_csrf, sign_in
 
 MEMBER_PAGES = {
-    "/search": "<h1>Search</h1>",
+    "/search": "<h1>Advanced Search</h1>",
     "/settings/integrations": "<h1>Integrations</h1>",
     "/settings/api-tokens": "<h1>API tokens</h1>",
 }
@@ -58,7 +58,6 @@ class TestNavigation:
         assert admin_root.headers["location"] == "/admin/integrations/connections"
 
     def test_placeholders_say_what_arrives_later(self, admin_client: TestClient) -> None:
-        assert "arrives with the search issue" in admin_client.get("/search").text
         assert "Connect Dynamics" in admin_client.get("/settings/integrations").text
         connections = admin_client.get("/admin/integrations/connections", params={"q": "<b>"})
         assert "arrives with the connection issue" in connections.text

@@ -18,6 +18,7 @@ from gtmsync.web.api import (
     imports,
     me,
     schemas,
+    search,
     tokens,
     users,
 )
@@ -49,4 +50,5 @@ def build_api_router() -> APIRouter:
     api.include_router(export_settings.router)
     api.include_router(exports.router)
     api.include_router(imports.router)
+    api.include_router(search.router)
     return api

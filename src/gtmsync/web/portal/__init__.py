@@ -13,7 +13,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from gtmsync.web.deps import require_user, verify_portal_csrf
-from gtmsync.web.portal import admin, auth, connection, export_settings, exports, imports, member
+from gtmsync.web.portal import (
+    admin,
+    auth,
+    connection,
+    export_settings,
+    exports,
+    imports,
+    member,
+    search,
+)
 
 
 def build_portal_router() -> APIRouter:
@@ -26,6 +35,7 @@ def build_portal_router() -> APIRouter:
     signed_in = APIRouter(dependencies=[Depends(require_user), Depends(verify_portal_csrf)])
     signed_in.include_router(auth.member_router)
     signed_in.include_router(member.router)
+    signed_in.include_router(search.router)
     signed_in.include_router(admin.router)
     for feature in (connection, export_settings, exports, imports):
         signed_in.include_router(feature.router)
