@@ -10,6 +10,11 @@ Filled in by the writeback_and_sharing work: add the operations from
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
+import gtmsync.db.base
+
 revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
@@ -17,8 +22,39 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table('data_contributions',
+    sa.Column('org_id', sa.Uuid(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('category', sa.String(length=40), nullable=False),
+    sa.Column('records', sa.Integer(), nullable=False),
+    sa.Column('source', sa.String(length=120), nullable=False),
+    sa.Column('recorded_at', gtmsync.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.ForeignKeyConstraint(['org_id'], ['orgs.id'], name=op.f('fk_data_contributions_org_id_orgs'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_data_contributions')),
+    sa.UniqueConstraint('org_id', 'source', name=op.f('uq_data_contributions_org_id_source'))
+    )
+    with op.batch_alter_table('data_contributions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_data_contributions_day'), ['day'], unique=False)
+
+
+    op.create_table('data_sharing_settings',
+    sa.Column('org_id', sa.Uuid(), nullable=False),
+    sa.Column('category', sa.String(length=40), nullable=False),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('changed_by_id', sa.Uuid(), nullable=True),
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('created_at', gtmsync.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('modified_at', gtmsync.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['changed_by_id'], ['users.id'], name=op.f('fk_data_sharing_settings_changed_by_id_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['org_id'], ['orgs.id'], name=op.f('fk_data_sharing_settings_org_id_orgs'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_data_sharing_settings')),
+    sa.UniqueConstraint('org_id', 'category', name=op.f('uq_data_sharing_settings_org_id_category'))
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("data_sharing_settings")
+    with op.batch_alter_table("data_contributions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_data_contributions_day"))
+    op.drop_table("data_contributions")

@@ -19,6 +19,7 @@ from gtmsync.web.api import (
     me,
     schemas,
     search,
+    sharing,
     tokens,
     users,
 )
@@ -51,4 +52,5 @@ def build_api_router() -> APIRouter:
     api.include_router(exports.router)
     api.include_router(imports.router)
     api.include_router(search.router)
+    api.include_router(sharing.router)
     return api

@@ -22,6 +22,7 @@ from gtmsync.web.portal import (
     imports,
     member,
     search,
+    sharing,
 )
 
 
@@ -36,6 +37,8 @@ def build_portal_router() -> APIRouter:
     signed_in.include_router(auth.member_router)
     signed_in.include_router(member.router)
     signed_in.include_router(search.router)
+    signed_in.include_router(sharing.router)
+    signed_in.include_router(sharing.admin_router)
     signed_in.include_router(admin.router)
     for feature in (connection, export_settings, exports, imports):
         signed_in.include_router(feature.router)

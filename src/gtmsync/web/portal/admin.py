@@ -31,11 +31,6 @@ def connections(request: Request, category: str = "All", q: str = "") -> Respons
     return render(request, "admin/connections.html", context)
 
 
-@router.get("/privacy/data-sharing")
-def data_sharing(request: Request, org: CurrentOrg) -> Response:
-    return render(request, "admin/data_sharing.html", {"locked": org.data_sharing_contract_opt_out})
-
-
 def _users_page(
     request: Request,
     db: SessionDep,
