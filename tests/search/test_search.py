@@ -166,7 +166,9 @@ class TestCompanyFilters:
         second = service.search(db_session, parsed, sort="employees:desc", page=2, page_size=2)
         assert [h.name for h in first.hits] == ["Globex 100% Corp", "Acme O'Brien & Sons"]
         assert [h.name for h in second.hits] == ["Initech_Labs"]
-        assert first.total == 3 and first.has_next and not second.has_next
+        assert first.total == 3
+        assert first.has_next
+        assert not second.has_next
         assert first.total_label == "3"
 
 
@@ -246,4 +248,5 @@ class TestParsing:
     ) -> None:
         monkeypatch.setattr(service, "COUNT_CAP", 2)
         page = service.search(db_session, f.parse(f.SearchObject.COMPANIES, {}), page_size=1)
-        assert page.total_is_capped and page.total_label == "2+"
+        assert page.total_is_capped
+        assert page.total_label == "2+"

@@ -38,8 +38,10 @@ class TestSettings:
         org.data_sharing_contract_opt_out = True
         db_session.flush()
         state = service.state(db_session, org.id)
-        assert state.locked and set(enabled(db_session, org).values()) == {False}
-        assert state.message is not None and "not editable" in state.message
+        assert state.locked
+        assert set(enabled(db_session, org).values()) == {False}
+        assert state.message is not None
+        assert "not editable" in state.message
         with pytest.raises(PermissionDeniedError, match="not editable"):
             service.update(db_session, org_id=org.id, actor=admin, changes={"accounts": True})
 
@@ -47,7 +49,8 @@ class TestSettings:
         admin = make_user(db_session, org=org, role=Role.ADMIN)
         with pytest.raises(UserError) as raised:
             service.update(db_session, org_id=org.id, actor=admin, changes={"dna": True})
-        assert "dna" in raised.value.message and raised.value.field == "categories"
+        assert "dna" in raised.value.message
+        assert raised.value.field == "categories"
 
 
 class TestContributions:

@@ -31,7 +31,8 @@ class TestSearchApi:
         assert response.status_code == 200, response.text
         body = response.json()
         assert [h["name"] for h in body["hits"]] == ["Acme O'Brien"]
-        assert body["total"] == 1 and body["total_label"] == "1"
+        assert body["total"] == 1
+        assert body["total_label"] == "1"
         assert body["filters"] == ["Industry is one of Software", "Employees is at least 100"]
         contacts = signed_in_client.get(
             "/api/v1/search/contacts", params={"company_name__contains": "o'brien"}

@@ -35,7 +35,8 @@ class TestPage:
             platform_service.get_org(session, web_org.org_id).data_sharing_contract_opt_out = True
         page = admin_client.get("/admin/privacy/data-sharing")
         assert "set to OFF and is not editable" in page.text
-        assert "<fieldset disabled>" in page.text and "checked" not in page.text
+        assert "<fieldset disabled>" in page.text
+        assert "checked" not in page.text
         refused = admin_client.post(
             "/admin/privacy/data-sharing",
             data={"csrf_token": csrf_from(page.text), "category_accounts": "on"},
@@ -85,5 +86,6 @@ class TestApi:
         bad = admin_client.put(
             "/api/v1/data-sharing", json={"categories": {"dna": False}}, headers=headers
         )
-        assert bad.status_code == 400 and bad.json()["field"] == "categories"
+        assert bad.status_code == 400
+        assert bad.json()["field"] == "categories"
         assert admin_client.get("/api/v1/data-sharing/contributions").json() == []
