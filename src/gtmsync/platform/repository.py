@@ -83,6 +83,28 @@ class CompanyRepository(RepositoryBase[Company]):
     def count(self) -> int:
         return int(self.session.execute(select(func.count()).select_from(Company)).scalar_one())
 
+    def ids_by(self, column: str, values: Sequence[str]) -> dict[str, int]:
+        """value → company id for the given platform ids, domains or lower-cased names.
+
+        Bulk look-up for import matching; duplicates resolve to the lowest id (stable).
+        """
+        col = {
+            "platform_id": Company.platform_id,
+            "domain": Company.domain,
+            "name": Company.name_lower,
+        }[column]
+        found: dict[str, int] = {}
+        items = sorted(set(values))
+        for i in range(0, len(items), 500):
+            rows = self.session.execute(
+                select(col, func.min(Company.id)).where(col.in_(items[i : i + 500])).group_by(col)
+            )
+            found.update({str(k): int(v) for k, v in rows})
+        return found
+
+    def by_ids(self, ids: Sequence[int]) -> Sequence[Company]:
+        return self.get_all(select(Company).where(Company.id.in_(list(ids))).order_by(Company.name))
+
 
 class ContactRepository(RepositoryBase[Contact]):
     model = Contact
@@ -92,3 +114,15 @@ class ContactRepository(RepositoryBase[Contact]):
 
     def count(self) -> int:
         return int(self.session.execute(select(func.count()).select_from(Contact)).scalar_one())
+
+    def ids_by(self, column: str, values: Sequence[str]) -> dict[str, int]:
+        """value → contact id for the given platform ids or (lower-cased) emails, in bulk."""
+        col = {"platform_id": Contact.platform_id, "email": Contact.email}[column]
+        found: dict[str, int] = {}
+        items = sorted(set(values))
+        for i in range(0, len(items), 500):
+            rows = self.session.execute(
+                select(col, func.min(Contact.id)).where(col.in_(items[i : i + 500])).group_by(col)
+            )
+            found.update({str(k): int(v) for k, v in rows})
+        return found

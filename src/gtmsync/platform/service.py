@@ -21,9 +21,11 @@ from sqlalchemy.orm import Session
 from gtmsync.kit.clock import utc_now
 from gtmsync.kit.crypto import hash_token
 from gtmsync.kit.errors import ConflictError, NotFoundError, UserError
-from gtmsync.platform.models import ApiToken, LoginSession, Org, Role, User
+from gtmsync.platform.models import ApiToken, Company, LoginSession, Org, Role, User
 from gtmsync.platform.repository import (
     ApiTokenRepository,
+    CompanyRepository,
+    ContactRepository,
     LoginSessionRepository,
     OrgRepository,
     UserRepository,
@@ -243,3 +245,22 @@ def user_for_api_token(session: Session, token: str) -> User | None:
     if record.last_used_at is None or (now - record.last_used_at).total_seconds() > 60:
         record.last_used_at = now
     return user
+
+
+def company_ids_by(session: Session, column: str, values: Sequence[str]) -> dict[str, int]:
+    """Bulk match keys → company id; `column` is platform_id, domain or name (lower-cased)."""
+    return CompanyRepository.from_session(session).ids_by(column, values)
+
+
+def contact_ids_by(session: Session, column: str, values: Sequence[str]) -> dict[str, int]:
+    """Bulk match keys → contact id; `column` is platform_id or email (lower-cased)."""
+    return ContactRepository.from_session(session).ids_by(column, values)
+
+
+def companies_by_ids(session: Session, ids: Sequence[int]) -> Sequence[Company]:
+    return CompanyRepository.from_session(session).by_ids(ids)
+
+
+def list_orgs(session: Session) -> Sequence[Org]:
+    """Every org (the scheduler walks them to start each connected org's import)."""
+    return OrgRepository.from_session(session).list_all()

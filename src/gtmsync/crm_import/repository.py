@@ -1,0 +1,241 @@
+"""All queries of the import. Row writes are Core upserts: an ORM object per imported
+record would cost more than the network read at 5,000 records a page."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from gtmsync.crm_import.models import (
+    GTM_MODELS,
+    GtmObject,
+    ImportApiUsage,
+    ImportCursor,
+    ImportedAccount,
+    ImportRun,
+    ImportSettings,
+)
+from gtmsync.db.repository import RepositoryBase
+from gtmsync.kit.clock import utc_now
+
+
+class SettingsRepository(RepositoryBase[ImportSettings]):
+    model = ImportSettings
+
+    def for_org(self, org_id: uuid.UUID) -> ImportSettings | None:
+        return self.session.get(ImportSettings, org_id)
+
+    def all_enabled_org_ids(self) -> list[uuid.UUID]:
+        return list(
+            self.session.scalars(select(ImportSettings.org_id).where(ImportSettings.enabled))
+        )
+
+
+class CursorRepository(RepositoryBase[ImportCursor]):
+    model = ImportCursor
+
+    def for_source(self, org_id: uuid.UUID, source_key: str) -> ImportCursor | None:
+        return self.get_one_or_none(
+            select(ImportCursor).where(
+                ImportCursor.org_id == org_id, ImportCursor.source_key == source_key
+            )
+        )
+
+    def for_org(self, org_id: uuid.UUID) -> Sequence[ImportCursor]:
+        return self.get_all(
+            select(ImportCursor)
+            .where(ImportCursor.org_id == org_id)
+            .order_by(ImportCursor.source_key)
+        )
+
+    def take_lease(self, cursor_id: uuid.UUID, owner: str, until: datetime) -> bool:
+        """Conditional UPDATE: true when this caller now holds the org+source lease."""
+        now = utc_now()
+        result = self.session.execute(
+            update(ImportCursor)
+            .where(
+                ImportCursor.id == cursor_id,
+                (ImportCursor.locked_until.is_(None)) | (ImportCursor.locked_until < now),
+            )
+            .values(locked_by=owner, locked_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    def release_lease(self, cursor_id: uuid.UUID, owner: str) -> None:
+        self.session.execute(
+            update(ImportCursor)
+            .where(ImportCursor.id == cursor_id, ImportCursor.locked_by == owner)
+            .values(locked_by=None, locked_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+class RunRepository(RepositoryBase[ImportRun]):
+    model = ImportRun
+
+    def recent(self, org_id: uuid.UUID, *, limit: int = 100) -> Sequence[ImportRun]:
+        return self.get_all(
+            select(ImportRun)
+            .where(ImportRun.org_id == org_id)
+            .order_by(ImportRun.started_at.desc())
+            .limit(limit)
+        )
+
+
+class UsageRepository(RepositoryBase[ImportApiUsage]):
+    model = ImportApiUsage
+
+    def add(self, org_id: uuid.UUID, day: date, count: int) -> None:
+        if count <= 0:
+            return
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = insert(ImportApiUsage).values(org_id=org_id, day=day, requests=count)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["org_id", "day"],
+            set_={"requests": ImportApiUsage.requests + stmt.excluded.requests},
+        )
+        self.session.execute(stmt)
+
+    def on_day(self, org_id: uuid.UUID, day: date) -> int:
+        value = self.session.scalar(
+            select(ImportApiUsage.requests).where(
+                ImportApiUsage.org_id == org_id, ImportApiUsage.day == day
+            )
+        )
+        return int(value or 0)
+
+    def since(self, org_id: uuid.UUID, first: date) -> Sequence[ImportApiUsage]:
+        return self.get_all(
+            select(ImportApiUsage)
+            .where(ImportApiUsage.org_id == org_id, ImportApiUsage.day >= first)
+            .order_by(ImportApiUsage.day)
+        )
+
+
+class RecordRepository:
+    """Writes and reads of the GTM record tables (`GTM_MODELS`)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: Session) -> RecordRepository:
+        return cls(session)
+
+    def upsert(self, obj: GtmObject, rows: list[dict[str, Any]]) -> None:
+        """Insert or update rows keyed by (org_id, source_table, dynamics_id)."""
+        if not rows:
+            return
+        model = GTM_MODELS[obj]
+        table = model.__table__  # type: ignore[attr-defined]
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        now = utc_now()
+        columns = [c.name for c in table.columns if c.name not in ("id", "created_at")]
+        values = []
+        for row in rows:
+            full = {c: row.get(c) for c in columns}
+            full["modified_at"] = now
+            full["created_at"] = now
+            values.append(full)
+        stmt = insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["org_id", "source_table", "dynamics_id"],
+            set_={
+                c: stmt.excluded[c]
+                for c in columns
+                if c not in ("org_id", "source_table", "dynamics_id")
+            },
+        )
+        self.session.execute(stmt, values)
+
+    def existing_ids(
+        self, obj: GtmObject, org_id: uuid.UUID, source_table: str, ids: Sequence[uuid.UUID]
+    ) -> set[uuid.UUID]:
+        if not ids:
+            return set()
+        model = GTM_MODELS[obj]
+        found: set[uuid.UUID] = set()
+        items = list(ids)
+        for i in range(0, len(items), 500):
+            found.update(
+                self.session.scalars(
+                    select(model.dynamics_id).where(
+                        model.org_id == org_id,
+                        model.source_table == source_table,
+                        model.dynamics_id.in_(items[i : i + 500]),
+                    )
+                )
+            )
+        return found
+
+    def delete_ids(
+        self, obj: GtmObject, org_id: uuid.UUID, source_table: str, ids: Sequence[uuid.UUID]
+    ) -> int:
+        model = GTM_MODELS[obj]
+        removed = 0
+        items = list(ids)
+        for i in range(0, len(items), 500):
+            result = self.session.execute(
+                delete(model)
+                .where(
+                    model.org_id == org_id,
+                    model.source_table == source_table,
+                    model.dynamics_id.in_(items[i : i + 500]),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            removed += int(getattr(result, "rowcount", 0) or 0)
+        return removed
+
+    def sweep(self, obj: GtmObject, org_id: uuid.UUID, source_table: str, seq: int) -> int:
+        """Delete the source's rows a finished backfill did not see (deleted or excluded)."""
+        model = GTM_MODELS[obj]
+        result = self.session.execute(
+            delete(model)
+            .where(model.org_id == org_id, model.source_table == source_table, model.seen_seq < seq)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def count(self, obj: GtmObject, org_id: uuid.UUID, source_table: str | None = None) -> int:
+        model = GTM_MODELS[obj]
+        stmt = select(func.count()).select_from(model).where(model.org_id == org_id)
+        if source_table is not None:
+            stmt = stmt.where(model.source_table == source_table)
+        return int(self.session.scalar(stmt) or 0)
+
+    def list_rows(
+        self, obj: GtmObject, org_id: uuid.UUID, source_table: str | None = None
+    ) -> Sequence[Any]:
+        model = GTM_MODELS[obj]
+        stmt: Select[Any] = select(model).where(model.org_id == org_id)
+        if source_table is not None:
+            stmt = stmt.where(model.source_table == source_table)
+        return list(self.session.scalars(stmt.order_by(model.id)))
+
+    def target_company_ids(
+        self, org_id: uuid.UUID, owner_id: uuid.UUID
+    ) -> list[tuple[int, uuid.UUID, str | None]]:
+        rows = self.session.execute(
+            select(
+                ImportedAccount.matched_company_id,
+                ImportedAccount.dynamics_id,
+                ImportedAccount.name,
+            )
+            .where(
+                ImportedAccount.org_id == org_id,
+                ImportedAccount.owner_id == owner_id,
+                ImportedAccount.matched_company_id.is_not(None),
+            )
+            .order_by(ImportedAccount.id)
+        )
+        return [(int(c), d, n) for c, d, n in rows]
