@@ -383,3 +383,36 @@ def client_for(
         on_request=on_request,
         verify=ssl_context(settings),
     )
+
+
+def tenant_authority(sign_in_authority_url: str, tenant_id: str | None) -> str:
+    """`https://<authority host>/<tid>`: where a sign-in's refresh tokens are redeemed.
+
+    The sign-in goes to `/organizations` (any work account); refreshes name the tenant the
+    account signed in to, as Entra ID expects for a multi-tenant app.
+    """
+    parts = urlsplit(sign_in_authority_url)
+    if not tenant_id:
+        return sign_in_authority_url
+    return f"https://{parts.netloc}/{tenant_id}"
+
+
+def client_for_sign_in(
+    settings: Settings,
+    *,
+    org_url: str,
+    authority: str,
+    cache_state: str,
+    account_id: str,
+    on_cache_change: Callable[[str], None] | None = None,
+) -> DataverseClient:
+    """A client on a sign-in that is not stored yet (checks run before it is accepted)."""
+    config = msal_config(settings, org_url=org_url, authority=authority)
+    tokens = DelegatedTokens(
+        config,
+        scopes=delegated_scopes(org_url),
+        cache_state=cache_state,
+        account_id=account_id,
+        on_cache_change=on_cache_change,
+    )
+    return DataverseClient(org_url, auth=MsalAuth(tokens), verify=ssl_context(settings))

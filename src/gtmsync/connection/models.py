@@ -28,6 +28,14 @@ class ConnectionStatus(StrEnum):
     RECONNECT_NEEDED = "reconnect_needed"
 
 
+class AttemptPurpose(StrEnum):
+    """Why an OAuth round trip was started: what the callback does with the sign-in."""
+
+    CONNECT = "connect"  # first connection (or reconnect) by an admin: service account
+    CHANGE_USER = "change_user"  # a secondary admin takes over the service account
+    USER = "user"  # a user's own connection (User Account preference)
+
+
 class MappingSource(StrEnum):
     AUTO = "auto"
     MANUAL = "manual"
@@ -46,6 +54,7 @@ class Integration(UUIDPK, TimestampMixin, Base):
         ForeignKey("orgs.id", ondelete="CASCADE"), unique=True
     )
     provider: Mapped[str] = mapped_column(String(40), default="dynamics")
+    name: Mapped[str] = mapped_column(String(100), default="Dynamics")  # Connection Name
     org_url: Mapped[str] = mapped_column(String(255))  # normalised https://host, no path
     authority: Mapped[str] = mapped_column(String(255))  # tenant authority used to refresh
     tenant_id: Mapped[str | None] = mapped_column(String(64))
@@ -109,3 +118,26 @@ class UserMapping(UUIDPK, TimestampMixin, Base):
     source: Mapped[MappingSource] = mapped_column(
         _enum(MappingSource, "mapping_source"), default=MappingSource.AUTO
     )
+
+
+class OAuthAttempt(UUIDPK, TimestampMixin, Base):
+    """One sign-in round trip in flight, kept server-side until its callback.
+
+    The MSAL flow dict (PKCE verifier, nonce, state) is encrypted; the callback finds the row
+    by `state`, checks it belongs to the signed-in user and has not expired, and deletes it
+    before redeeming the code, so a state works once.
+    """
+
+    __tablename__ = "integration_oauth_attempts"
+
+    state: Mapped[str] = mapped_column(String(128), unique=True)
+    purpose: Mapped[AttemptPurpose] = mapped_column(_enum(AttemptPurpose, "attempt_purpose"))
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    org_url: Mapped[str] = mapped_column(String(255))
+    authority: Mapped[str] = mapped_column(String(255))  # where the sign-in was sent
+    flow: Mapped[str] = mapped_column(Text)  # encrypted MSAL flow dict (JSON)
+    notes: Mapped[str | None] = mapped_column(Text)  # what URL normalisation changed
+    expires_at: Mapped[datetime]

@@ -1,4 +1,5 @@
-"""Unbound functions: `WhoAmI` and `RetrieveTotalRecordCount` (spec §7, §2.5)."""
+"""Unbound functions `WhoAmI` and `RetrieveTotalRecordCount` (spec §7, §2.5), and the bound
+function `systemusers(<id>)/Microsoft.Dynamics.CRM.RetrieveUserPrivileges()`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import sqlalchemy as sa
 
 from gtmsync.dataverse_local import errors
 from gtmsync.dataverse_local.context import Call, Reply
-from gtmsync.dataverse_local.principal import Access
+from gtmsync.dataverse_local.principal import Access, Principal
+from gtmsync.dataverse_local.security import BUILT_IN_ROLES, Role, roles_table, user_roles_table
 
 UNBOUND = frozenset({"WhoAmI", "RetrieveTotalRecordCount"})
 
@@ -100,5 +102,73 @@ def retrieve_total_record_count(call: Call, args: str) -> Reply:
                 "Keys": names,
                 "Values": counts,
             },
+        },
+    )
+
+
+# Activity tables share one set of privileges in Dataverse (`prvReadActivity`, ...); the
+# local server grants them per table, so the shared privilege is held when all are.
+_ACTIVITY_TABLES = ("task", "appointment", "phonecall")
+# Privilege names that are not `prv<Access><SchemaName>` in Dataverse.
+_PRIVILEGE_ENTITY = {"systemuser": "User"}
+_PRIVILEGE_NS = uuid.UUID("0b6f3f7e-2f7a-4a55-9d7c-6a1f0c9e4b21")
+
+
+def _roles_privileges(call: Call, user_id: uuid.UUID) -> frozenset[tuple[str, Access]]:
+    """Another user's privileges: the union of their roles' (read from the security tables)."""
+    names = call.conn.execute(
+        sa.select(user_roles_table.c.role).where(user_roles_table.c.systemuserid == str(user_id))
+    ).scalars()
+    privileges: set[tuple[str, Access]] = set()
+    for name in names:
+        role = BUILT_IN_ROLES.get(name)
+        if role is None:
+            text = call.conn.execute(
+                sa.select(roles_table.c.definition).where(roles_table.c.name == name)
+            ).scalar_one_or_none()
+            if text is None:
+                continue
+            role = Role.from_json(name, text)
+        privileges |= role.privileges
+    return frozenset(privileges)
+
+
+def retrieve_user_privileges(call: Call, user_id: uuid.UUID) -> Reply:
+    """`RetrieveUserPrivileges`: the user's privileges as `RolePrivilege` entries.
+
+    Depth is always `Global`: the local server models every privilege at organization depth.
+    """
+    if user_id == call.principal.user_id:
+        privileges = call.principal.privileges
+    else:
+        privileges = _roles_privileges(call, user_id)
+    holder = Principal(user_id=user_id, caller_id=user_id, tenant_id="local", privileges=privileges)
+    business_unit = str(business_unit_of(call, user_id))
+    names: list[str] = []
+    catalogue = call.store.catalogue
+    present = [t for t in _ACTIVITY_TABLES if catalogue.get(t) is not None]
+    for access in Access:
+        if present and all(holder.can(t, access) for t in present):
+            names.append(f"prv{access.value}Activity")
+        for table in catalogue.tables.values():
+            if table.is_activity or not holder.can(table.name, access):
+                continue
+            entity = _PRIVILEGE_ENTITY.get(table.name, table.schema_name)
+            names.append(f"prv{access.value}{entity}")
+    return Reply.json(
+        200,
+        {
+            "@odata.context": call.metadata_url(
+                "Microsoft.Dynamics.CRM.RetrieveUserPrivilegesResponse"
+            ),
+            "RolePrivileges": [
+                {
+                    "Depth": "Global",
+                    "PrivilegeId": str(uuid.uuid5(_PRIVILEGE_NS, name)),
+                    "BusinessUnitId": business_unit,
+                    "PrivilegeName": name,
+                }
+                for name in sorted(set(names))
+            ],
         },
     )

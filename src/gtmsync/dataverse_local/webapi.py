@@ -11,6 +11,7 @@ request behaves the same inside and outside a batch.
 from __future__ import annotations
 
 import urllib.parse
+import uuid
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -203,6 +204,16 @@ def _entity_member(call: Call, table: Table, key: records.Key, rest: list[str]) 
         raise errors.DataverseLocalError(
             405, "0x80060888", f"{method} is not supported on '{name}'."
         )
+    if (
+        name == "Microsoft.Dynamics.CRM.RetrieveUserPrivileges"
+        and table.name == "systemuser"
+        and method == "GET"
+    ):
+        call.require(table, Access.READ)
+        row = records.find(call, table, key)
+        if row is None:
+            raise records.missing(table, key)
+        return functions.retrieve_user_privileges(call, uuid.UUID(str(row[table.primary_id])))
     if len(rest) == 1:
         if method == "GET":
             return records.get_property(call, table, key, name)

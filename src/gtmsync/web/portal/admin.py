@@ -17,18 +17,9 @@ from gtmsync.web.portal.rendering import redirect, render
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
 
-CONNECTION_CATEGORIES = ("All", "CRM", "Marketing automation", "Data warehouse")
-
-
 @router.get("")
 def admin_home(request: Request) -> Response:
     return redirect(request, "/admin/integrations/connections")
-
-
-@router.get("/integrations/connections")
-def connections(request: Request, category: str = "All", q: str = "") -> Response:
-    context = {"categories": CONNECTION_CATEGORIES, "category": category, "q": q}
-    return render(request, "admin/connections.html", context)
 
 
 def _users_page(

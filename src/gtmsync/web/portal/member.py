@@ -22,11 +22,6 @@ def home(request: Request) -> Response:
     return redirect(request, "/search")
 
 
-@router.get("/settings/integrations")
-def settings_integrations(request: Request) -> Response:
-    return render(request, "settings/integrations.html")
-
-
 def _tokens_page(
     request: Request,
     db: SessionDep,
