@@ -6,8 +6,10 @@ scoping). Built-in roles:
 
 - **System Administrator**: every privilege on every table, `prvActOnBehalfOfAnotherUser`,
   and every secured column;
-- **Salesperson**: create/read/write/append on account, contact and lead; read on
-  opportunity, product, systemuser, task, appointment, phonecall and the reference tables;
+- **Salesperson**: create/read/write/append on account, contact and lead and on the
+  activities (task, appointment, phonecall, email, activityparty), as Dynamics' Salesperson
+  role lets sellers log their own activities; read on opportunity, product, systemuser and
+  the reference tables;
 - **Read-only**: read on every table;
 - **Delegate**: `prvActOnBehalfOfAnotherUser` only (pair it with a data role).
 
@@ -116,15 +118,24 @@ BUILT_IN_ROLES: dict[str, Role] = {
     ),
     SALESPERSON: Role(
         SALESPERSON,
-        _grant(["account", "contact", "lead"], _WRITE)
+        _grant(
+            [
+                "account",
+                "contact",
+                "lead",
+                "task",
+                "appointment",
+                "phonecall",
+                "email",
+                "activityparty",
+            ],
+            _WRITE,
+        )
         | _grant(
             [
                 "opportunity",
                 "product",
                 "systemuser",
-                "task",
-                "appointment",
-                "phonecall",
                 "businessunit",
                 "team",
                 "transactioncurrency",
