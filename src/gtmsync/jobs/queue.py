@@ -28,3 +28,22 @@ def build_huey(settings: Settings) -> Huey:
 @lru_cache(maxsize=1)
 def get_huey() -> Huey:
     return build_huey(get_settings())
+
+
+def enqueue(name: str, *args: object, huey: Huey | None = None) -> str:
+    """Queue the task registered as `name` in `gtmsync.tasks` without importing it.
+
+    Features sit below `tasks` in the layers, so they cannot call the task function; the
+    worker, which imports `gtmsync.tasks`, resolves the name. Returns the job id.
+    """
+    import uuid as _uuid
+
+    from huey.registry import Message
+
+    queue = huey or get_huey()
+    message = Message(
+        str(_uuid.uuid4()), f"gtmsync.tasks.{name}", None, 0, 0, None, args, {},
+        None, None, None, None, None, None, None,
+    )  # fmt: skip
+    queue.storage.enqueue(queue.serializer.serialize(message), None)
+    return message.id

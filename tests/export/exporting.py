@@ -1,0 +1,78 @@
+"""Helpers shared by the export-run tests: unique names, settings, Dynamics rows, counters.
+
+The local Dataverse server lives for the whole test session, so every test makes its own
+uniquely named records (a random suffix) and counts only those.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from gtmsync.dataverse import DataverseClient, RequestInfo
+from gtmsync.export import settings as export_settings
+from gtmsync.export.anchor import Anchor, ensure_anchor
+from gtmsync.export.schemas import ExportObject, ExportSettingsDocument
+from gtmsync.platform.models import Company, Contact
+from tests.fixtures.connection import ConnectedOrg
+from tests.fixtures.factories import make_company, make_contact
+
+# OData-special characters and non-ASCII letters. (The local server compares case-insensitively
+# with SQLite's ASCII-only lower(), so accented letters stay lower-case here.)
+SPECIAL = "O'Brien & Sons #1 100% +plus café ünïcødé"
+
+
+def tag() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def company(session: Session, name: str, **values: Any) -> Company:
+    return make_company(session, name=name, platform_id=f"C-{tag()}", **values)
+
+
+def person(session: Session, first: str, last: str, **values: Any) -> Contact:
+    return make_contact(
+        session, first_name=first, last_name=last, platform_id=f"P-{tag()}", **values
+    )
+
+
+def configure(
+    session: Session, connected: ConnectedOrg, change: Callable[[ExportSettingsDocument], None]
+) -> None:
+    """Save the org's export settings after `change` (through the settings service)."""
+    document = export_settings.get_document(session, connected.org.id)
+    change(document)
+    with connected.client(session) as client:
+        export_settings.save_document(session, connected.org.id, connected.admin, document, client)
+
+
+def anchor(client: DataverseClient, obj: ExportObject) -> Anchor:
+    return ensure_anchor(client, obj)
+
+
+class Calls:
+    """Counts the HTTP requests a client sends (its `on_request` hook)."""
+
+    def __init__(self) -> None:
+        self.requests: list[RequestInfo] = []
+
+    def __call__(self, info: RequestInfo) -> None:
+        self.requests.append(info)
+
+    @property
+    def count(self) -> int:
+        return len(self.requests)
+
+    def by_resource(self) -> Counter[str]:
+        return Counter(r.resource for r in self.requests)
+
+
+def rows(client: DataverseClient, entity_set: str, field: str, value: str) -> list[dict[str, Any]]:
+    """Every row of `entity_set` whose `field` equals `value` (for count checks)."""
+    from gtmsync.dataverse import odata
+
+    return [dict(r) for r in client.query(entity_set, filter=odata.eq(field, value))]
