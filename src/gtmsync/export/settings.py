@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from gtmsync.dataverse.metadata import AttributeInfo
 from gtmsync.export.mapping import MappingInvalidError, default_rows
 from gtmsync.export.models import ExportSettings
 from gtmsync.export.schemas import (
@@ -27,11 +29,18 @@ from gtmsync.export.schemas import (
     ExportObject,
     ExportPreferences,
     ExportSettingsDocument,
+    IntentDataPoint,
+    IntentMappingRow,
+    MappingRow,
 )
+from gtmsync.export.sources import SourceField, catalogue
 from gtmsync.export.validation import (
+    CHOICE_TYPES,
     Issue,
     Severity,
+    attribute_label,
     errors,
+    offered_attributes,
     validate_intent,
     validate_mapping,
 )
@@ -42,7 +51,9 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from gtmsync.dataverse import DataverseClient
+    from gtmsync.export.trial import TrialResult
     from gtmsync.platform.models import User
+    from gtmsync.settings import Settings
 
 CREATE_ANCHOR = "gtmsync_platformid"  # the column gtmsync creates when the admin asks it to
 
@@ -225,3 +236,194 @@ def save_document(
     )
     warnings = [i for i in issues if i.severity == Severity.WARNING]
     return SavedSettings(document, row.version, warnings, changed)
+
+
+# -- the facade the web layer calls (one call per request; each opens the org's client) -------
+
+
+@contextmanager
+def _client(session: Session, org_id: uuid.UUID, settings: Settings | None) -> Iterator[Any]:
+    """The org's service client; settings are edited before the integration is turned on
+    (the seeds configure mapping "connected but not yet turned on"), so it need not be."""
+    from gtmsync.connection import gateway
+
+    with gateway.client_for(session, org_id, settings=settings, require_enabled=False) as client:
+        yield client
+
+
+@dataclass(frozen=True)
+class AttributeChoice:
+    """One Dynamics attribute as the mapping dropdowns and the API list it."""
+
+    logical_name: str
+    display_name: str | None
+    type: str
+    max_length: int | None
+    required_level: str
+    is_custom: bool
+    options: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return attribute_label(self._info())
+
+    @property
+    def required(self) -> bool:
+        return self.required_level == "ApplicationRequired"
+
+    def _info(self) -> AttributeInfo:
+        return AttributeInfo(
+            logical_name=self.logical_name,
+            schema_name=None,
+            type=self.type,
+            required_level=self.required_level,
+            max_length=self.max_length,
+            readable=True,
+            creatable=True,
+            updatable=True,
+            is_custom=self.is_custom,
+            display_name=self.display_name,
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "logical_name": self.logical_name,
+            "display_name": self.display_name,
+            "type": self.type,
+            "max_length": self.max_length,
+            "required_level": self.required_level,
+            "is_custom": self.is_custom,
+            "options": [{"value": v, "label": label} for v, label in self.options],
+        }
+
+
+def _choices(client: DataverseClient, obj: ExportObject, *, refresh: bool) -> list[AttributeChoice]:
+    table = obj.logical_name
+    if refresh:
+        client.metadata.refresh(table)
+    choices: list[AttributeChoice] = []
+    for info in offered_attributes(client.metadata.attributes(table)):
+        options: list[tuple[int, str]] = []
+        if info.type in CHOICE_TYPES:
+            options = [
+                (o.value, o.label or str(o.value))
+                for o in client.metadata.options(table, info.logical_name)
+            ]
+        choices.append(
+            AttributeChoice(
+                logical_name=info.logical_name,
+                display_name=info.display_name,
+                type=info.type,
+                max_length=info.max_length,
+                required_level=info.required_level,
+                is_custom=info.is_custom,
+                options=options,
+            )
+        )
+    return choices
+
+
+def attribute_catalogue(
+    session: Session, org_id: uuid.UUID, obj: ExportObject, *, settings: Settings | None = None
+) -> list[AttributeChoice]:
+    """The attributes of `obj`'s table that a mapping row may target, read live (a custom
+    attribute created in Dynamics a minute ago is listed)."""
+    with _client(session, org_id, settings) as client:
+        return _choices(client, obj, refresh=True)
+
+
+@dataclass(frozen=True)
+class IntentOffer:
+    data_point: IntentDataPoint
+    label: str
+    attributes: list[AttributeChoice]
+
+
+@dataclass(frozen=True)
+class EditorData:
+    """Everything the settings tabs render, read in one go."""
+
+    stored: StoredSettings
+    attributes: dict[ExportObject, list[AttributeChoice]]
+    sources: dict[ExportObject, tuple[SourceField, ...]]
+    issues: list[Issue]
+    topics: list[str]
+    intent_offers: list[IntentOffer]
+    platform_id_candidates: dict[ExportObject, list[AttributeChoice]]
+
+
+def editor(
+    session: Session,
+    org_id: uuid.UUID,
+    *,
+    settings: Settings | None = None,
+    document: ExportSettingsDocument | None = None,
+) -> EditorData:
+    """The tabs' data: the saved document (or `document`, being edited), live attributes per
+    object, the issues of every row, intent topics and the attributes each data point fits."""
+    from gtmsync.export import intent
+
+    stored = load(session, org_id)
+    if document is not None:
+        stored = StoredSettings(with_defaults(document), stored.version, stored.updated_at)
+    with _client(session, org_id, settings) as client:
+        attributes = {obj: _choices(client, obj, refresh=True) for obj in ExportObject}
+        issues = validate_document(stored.document, client)
+        account = client.metadata.attributes(ExportObject.ACCOUNT.logical_name)
+        offers = [
+            IntentOffer(
+                point,
+                intent.DATA_POINT_LABELS[point],
+                [
+                    c
+                    for c in attributes[ExportObject.ACCOUNT]
+                    if c.logical_name
+                    in {a.logical_name for a in intent.offered_attributes(point, account)}
+                ],
+            )
+            for point in IntentDataPoint
+        ]
+    candidates = {obj: [c for c in attributes[obj] if c.type == "String"] for obj in ExportObject}
+    return EditorData(
+        stored=stored,
+        attributes=attributes,
+        sources={obj: catalogue(obj) for obj in ExportObject},
+        issues=issues,
+        topics=intent.topics(session),
+        intent_offers=offers,
+        platform_id_candidates=candidates,
+    )
+
+
+def save(
+    session: Session,
+    org_id: uuid.UUID,
+    actor: User,
+    document: ExportSettingsDocument,
+    *,
+    settings: Settings | None = None,
+    expected_version: int | None = None,
+) -> SavedSettings:
+    """`save_document` with the org's own client (what the pages and the API call)."""
+    with _client(session, org_id, settings) as client:
+        client.metadata.refresh()
+        return save_document(
+            session, org_id, actor, document, client, expected_version=expected_version
+        )
+
+
+def run_trial(
+    session: Session,
+    org_id: uuid.UUID,
+    obj: ExportObject,
+    rows: Sequence[MappingRow],
+    intent_rows: Sequence[IntentMappingRow] = (),
+    *,
+    settings: Settings | None = None,
+) -> TrialResult:
+    """Test Mapping with the current, unsaved rows (the seeds' *Test and Save*)."""
+    from gtmsync.export.trial import try_mapping
+
+    with _client(session, org_id, settings) as client:
+        client.metadata.refresh(obj.logical_name)
+        return try_mapping(client, obj, rows, intent_rows)
