@@ -23,6 +23,7 @@ ADMIN_PAGES = {
     "/admin/integrations/connections": "<h1>Connections</h1>",
     "/admin/privacy/data-sharing": "<h1>Data Sharing</h1>",
     "/admin/users": "<h1>Users</h1>",
+    "/admin/audit-log": "<h1>Audit log</h1>",
 }
 
 
@@ -60,7 +61,7 @@ class TestNavigation:
     def test_placeholders_say_what_arrives_later(self, admin_client: TestClient) -> None:
         assert "Connect Dynamics" in admin_client.get("/settings/integrations").text
         connections = admin_client.get("/admin/integrations/connections", params={"q": "<b>"})
-        assert "arrives with the connection issue" in connections.text
+        assert "No integration matches these filters." in connections.text
         assert 'value="&lt;b&gt;"' in connections.text  # echoed, escaped
 
 
