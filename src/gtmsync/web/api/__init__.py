@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from gtmsync.web.api import (
+    activities,
     connection,
     export_settings,
     exports,
@@ -53,4 +54,6 @@ def build_api_router() -> APIRouter:
     api.include_router(imports.router)
     api.include_router(search.router)
     api.include_router(sharing.router)
+    api.include_router(activities.router)
+    api.include_router(activities.admin_router)
     return api

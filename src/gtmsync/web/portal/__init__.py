@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends
 
 from gtmsync.web.deps import require_user, verify_portal_csrf
 from gtmsync.web.portal import (
+    activities,
     admin,
     auth,
     connection,
@@ -38,6 +39,8 @@ def build_portal_router() -> APIRouter:
     signed_in.include_router(member.router)
     signed_in.include_router(search.router)
     signed_in.include_router(sharing.router)
+    signed_in.include_router(activities.router)
+    signed_in.include_router(activities.admin_router)
     signed_in.include_router(sharing.admin_router)
     signed_in.include_router(admin.router)
     for feature in (connection, export_settings, exports, imports):
