@@ -119,7 +119,10 @@ class SourceRunner:
         source: Source,
         schema: TableSchema,
         object_rules: ObjectRules | None,
+        *,
+        calls_before: int | None = None,
     ) -> None:
+        """`calls_before`: the meter's count before work done for this run (metadata)."""
         self.ctx = ctx
         self.source = source
         self.schema = schema
@@ -130,7 +133,7 @@ class SourceRunner:
         self.runs = RunRepository.from_session(ctx.session)
         self.table_key = source_table_key(source)
         self.select = select_for(source, schema, rules.rule_attributes(object_rules))
-        self._calls_before = ctx.meter.calls
+        self._calls_before = ctx.meter.calls if calls_before is None else calls_before
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -181,7 +184,6 @@ class SourceRunner:
         session.refresh(cursor)
         self.ctx.checkpoint()
         started = time.monotonic()
-        self._calls_before = self.ctx.meter.calls
         try:
             if self.ctx.meter.remaining() <= 0:
                 raise BudgetExceededError("budget used up before the run started")

@@ -9,7 +9,9 @@ needs a commit per page, and the edge still decides what a commit is.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 
 from pydantic import ValidationError as PydanticValidationError
@@ -47,12 +49,13 @@ from gtmsync.crm_import.schemas import (
     MappingDocument,
     RuleSet,
     RunView,
+    Source,
     SourceStatus,
     TargetAccount,
     UsageDay,
     UsageView,
 )
-from gtmsync.dataverse import DataverseClient, DataverseError
+from gtmsync.dataverse import BudgetExceededError, DataverseClient, DataverseError
 from gtmsync.kit.clock import utc_now
 from gtmsync.kit.errors import UserError
 from gtmsync.platform import audit
@@ -118,15 +121,27 @@ def update_settings(
 # -- schema, mapping, rules ------------------------------------------------------------------
 
 
+@contextmanager
 def _client(
-    session: Session, org_id: uuid.UUID, settings: Settings | None, meter: UsageMeter | None = None
-) -> DataverseClient:
-    return gateway.client_for(
-        session,
-        org_id,
-        settings=settings or get_settings(),
-        on_request=meter.on_request if meter else None,
-    )
+    session: Session,
+    org_id: uuid.UUID,
+    settings: Settings | None,
+    client: DataverseClient | None = None,
+) -> Iterator[DataverseClient]:
+    """The given client, or a new one whose requests are counted in the usage table (page
+    views read metadata too: every request the import feature makes is counted)."""
+    if client is not None:
+        yield client
+        return
+    meter = UsageMeter(budget=sys.maxsize, used_today=0)
+    with gateway.client_for(
+        session, org_id, settings=settings or get_settings(), on_request=meter.on_request
+    ) as own:
+        try:
+            yield own
+        finally:
+            day, count = meter.take_unsaved()
+            UsageRepository.from_session(session).add(org_id, day, count)
 
 
 def table_schemas(row: ImportSettings) -> dict[str, TableSchema]:
@@ -162,7 +177,11 @@ def custom_tables(
 
 
 def get_mapping(
-    session: Session, org_id: uuid.UUID, *, settings: Settings | None = None
+    session: Session,
+    org_id: uuid.UUID,
+    *,
+    settings: Settings | None = None,
+    client: DataverseClient | None = None,
 ) -> MappingDocument:
     """The saved mapping, or the default one for the org's tables (reads metadata once)."""
     row = settings_row(session, org_id)
@@ -170,8 +189,8 @@ def get_mapping(
         return MappingDocument.model_validate(row.mapping)
     schemas = table_schemas(row)
     if not schemas:
-        with _client(session, org_id, settings) as client:
-            schemas = refresh_schemas(session, org_id, client)
+        with _client(session, org_id, settings, client) as active:
+            schemas = refresh_schemas(session, org_id, active)
     return default_mapping(schemas)
 
 
@@ -400,14 +419,6 @@ def run_import(
             field="enabled",
             fix=f"Turn Import on under {MAPPING_PAGE}.",
         )
-    doc = get_mapping(session, org_id, settings=settings)
-    sources = [s for s in doc.sources if s.enabled and (table is None or s.table == table)]
-    if table is not None and not sources:
-        raise UserError(
-            f"No enabled import source reads the Dynamics table {table!r}.",
-            field="table",
-            fix=f"Use one of: {', '.join(sorted({s.table for s in doc.sources})) or 'none'}.",
-        )
     ruleset = get_rules(session, org_id)
     usage = UsageRepository.from_session(session)
     meter = UsageMeter(budget=row.daily_budget, used_today=usage.on_day(org_id, utc_now().date()))
@@ -421,6 +432,25 @@ def run_import(
     checkpoint()
     runs: list[ImportRun] = []
     with gateway.client_for(session, org_id, settings=settings, on_request=hook) as client:
+        try:
+            doc = get_mapping(session, org_id, settings=settings, client=client)
+        except BudgetExceededError as exc:
+            raise UserError(
+                f"The import's daily Dataverse API budget of {row.daily_budget:,} requests is "
+                "used up, so the tables' metadata cannot be read.",
+                field="daily_budget",
+                fix="Wait for the budget to reset at 00:00 UTC or raise it in Import settings.",
+            ) from exc
+        finally:
+            day, count = meter.take_unsaved()
+            usage.add(org_id, day, count)
+        sources = [s for s in doc.sources if s.enabled and (table is None or s.table == table)]
+        if table is not None and not sources:
+            raise UserError(
+                f"No enabled import source reads the Dynamics table {table!r}.",
+                field="table",
+                fix=f"Use one of: {', '.join(sorted({s.table for s in doc.sources})) or 'none'}.",
+            )
         ctx = RunContext(
             session=session,
             org_id=org_id,
@@ -432,7 +462,9 @@ def run_import(
             limits=limits_of(row),
         )
         schemas = table_schemas(row)
+        counted = 0  # requests before the first source (metadata) count towards its run
         for source in sources:
+            before = counted
             cursor = CursorRepository.from_session(session).for_source(org_id, source.key)
             needs_backfill = backfill or cursor is None or cursor.backfill_pending
             if source.table not in schemas or (
@@ -440,14 +472,46 @@ def run_import(
             ):
                 try:
                     schemas = refresh_schemas(session, org_id, client, [source.table])
+                except BudgetExceededError:
+                    if source.table not in schemas:
+                        runs.append(_paused_before_start(session, org_id, source, row.daily_budget))
+                        checkpoint()
+                        counted = meter.calls
+                        continue
                 except DataverseError:
                     if source.table not in schemas:
                         raise
             runner = SourceRunner(
-                ctx, source, schemas[source.table], ruleset.for_source(source.key)
+                ctx,
+                source,
+                schemas[source.table],
+                ruleset.for_source(source.key),
+                calls_before=before,
             )
             runs.append(runner.run(backfill=backfill, reason=reason))
+            counted = meter.calls
     return runs
+
+
+def _paused_before_start(
+    session: Session, org_id: uuid.UUID, source: Source, budget: int
+) -> ImportRun:
+    now = utc_now()
+    run = ImportRun(
+        org_id=org_id,
+        source_key=source.key,
+        source_table=source.table,
+        kind=RunKind.BACKFILL.value,
+        reason="initial connection",
+        status=RunStatus.PAUSED.value,
+        started_at=now,
+        finished_at=now,
+        duration_ms=0,
+        message=f"Paused: the daily Dataverse API budget of {budget:,} requests for the import "
+        "is used up; the run starts after the budget resets at 00:00 UTC.",
+    )
+    RunRepository.from_session(session).create(run, flush=True)
+    return run
 
 
 def sync_now(
