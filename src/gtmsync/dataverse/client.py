@@ -707,7 +707,7 @@ class DataverseClient:
                 headers=headers,
                 idempotent=idempotent,
                 operations=batchlib.count_operations(group),
-                ok_statuses=range(400, 500),
+                ok_statuses=[s for s in range(400, 500) if s != 429],  # 429: retry
             )
             kind = response.headers.get("Content-Type", "")
             if response.status_code >= 400 and not kind.lower().startswith("multipart/"):

@@ -88,6 +88,14 @@ def _str_map(value: object) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
 
 
+def _row_id(result: OperationResult, entity_set: str) -> uuid.UUID | None:
+    if result.entity_id is not None:
+        return result.entity_id
+    body = result.json() if result.body else None
+    value = body.get(PRIMARY[entity_set]) if isinstance(body, Mapping) else None
+    return uuid.UUID(str(value)) if value else None
+
+
 def _message(result: OperationResult) -> str:
     if result.error is not None:
         return str(result.error)
@@ -191,8 +199,9 @@ class _Run:
                 )
             for result in self._send(operations, keyed=account_anchor.has_key):
                 platform_id = str(result.operation.ref)
-                if result.ok and result.entity_id is not None:
-                    made[platform_id] = str(result.entity_id)
+                account_id = _row_id(result, "accounts") if result.ok else None
+                if account_id is not None:
+                    made[platform_id] = str(account_id)
                 else:
                     failed[platform_id] = _message(result)
         self.export.state = {**state, "accounts": made, "account_errors": failed}
@@ -202,12 +211,31 @@ class _Run:
     # -- writes ---------------------------------------------------------------------------
 
     def _create_operation(
-        self, entity_set: str, anchor: Anchor, platform_id: str, payload: Mapping[str, Any]
+        self,
+        entity_set: str,
+        anchor: Anchor,
+        platform_id: str,
+        payload: Mapping[str, Any],
+        *,
+        ref: object = None,
     ) -> BatchOperation:
+        ref = platform_id if ref is None else ref
         if anchor.has_key:
-            path = odata.name(entity_set) + odata.key_segment(anchor.key(platform_id))
-            return BatchOperation("PATCH", path, dict(payload), ref=platform_id)
-        return BatchOperation("POST", odata.name(entity_set), dict(payload), ref=platform_id)
+            # Upsert by key; the representation carries the row id (an upsert that updated
+            # answers without OData-EntityId on some servers).
+            path = (
+                odata.name(entity_set)
+                + odata.key_segment(anchor.key(platform_id))
+                + f"?$select={PRIMARY[entity_set]}"
+            )
+            return BatchOperation(
+                "PATCH",
+                path,
+                dict(payload),
+                {"Prefer": "return=representation"},
+                ref=ref,
+            )
+        return BatchOperation("POST", odata.name(entity_set), dict(payload), ref=ref)
 
     def _send(self, operations: Sequence[BatchOperation], *, keyed: bool) -> list[OperationResult]:
         if not operations:
@@ -241,7 +269,7 @@ class _Run:
             item_id, kind = result.operation.ref
             item = by_item[item_id]
             if result.ok:
-                entity_id = result.entity_id or item.dynamics_id
+                entity_id = _row_id(result, self.entity_set) or item.dynamics_id
                 status = ItemStatus.CREATED if kind == "create" else ItemStatus.UPDATED
                 self._finish(item, status, dynamics_id=entity_id)
             elif kind == "update" and result.status == 404:
@@ -325,12 +353,13 @@ class _Run:
                 payload["parentcustomerid_account@odata.bind"] = DataverseClient.bind(
                     "accounts", uuid.UUID(choice)
                 )
-            operation = self._create_operation(
-                self.entity_set, self.anchor, item.platform_id, payload
-            )
             operations.append(
-                BatchOperation(
-                    operation.method, operation.path, operation.body, ref=(item.id, "create")
+                self._create_operation(
+                    self.entity_set,
+                    self.anchor,
+                    item.platform_id,
+                    payload,
+                    ref=(item.id, "create"),
                 )
             )
         return operations
