@@ -432,6 +432,7 @@ def run_import(
     checkpoint()
     runs: list[ImportRun] = []
     with gateway.client_for(session, org_id, settings=settings, on_request=hook) as client:
+        cached = set(table_schemas(row))
         try:
             doc = get_mapping(session, org_id, settings=settings, client=client)
         except BudgetExceededError as exc:
@@ -462,13 +463,16 @@ def run_import(
             limits=limits_of(row),
         )
         schemas = table_schemas(row)
+        fresh = set(schemas) - cached  # read just now for the default mapping
         counted = 0  # requests before the first source (metadata) count towards its run
         for source in sources:
             before = counted
             cursor = CursorRepository.from_session(session).for_source(org_id, source.key)
             needs_backfill = backfill or cursor is None or cursor.backfill_pending
             if source.table not in schemas or (
-                needs_backfill and not (cursor and cursor.backfill_started)
+                needs_backfill
+                and not (cursor and cursor.backfill_started)
+                and source.table not in fresh
             ):
                 try:
                     schemas = refresh_schemas(session, org_id, client, [source.table])
