@@ -66,7 +66,8 @@ def _mapping_form(html: str, action: str) -> dict[str, str | list[str]]:
         selected = [
             (m.group(1), m.group(2))
             for m in re.finditer(
-                r'<select id="(source|target|mode)-\d+".*?(?:<option value="([^"]*)" selected|</select>)',
+                r'<select id="(source|target|mode)-\d+".*?'
+                r'(?:<option value="([^"]*)" selected|</select>)',
                 row,
                 flags=re.S,
             )
@@ -171,7 +172,7 @@ def test_mapping_type_mismatch_and_required_named_on_the_page(admin: TestClient)
     form["source_field"] = sources
     page = admin.post(url, data=form)
     assert "Company Name is text, but numberofemployees" in page.text
-    assert "Dynamics requires" in page.text and "name" in page.text
+    assert "Dynamics requires name on every account" in page.text
 
 
 def test_test_mapping_failure_shows_dynamics_error_on_the_row(
