@@ -162,6 +162,11 @@ def ensure_usable(integration: Integration) -> None:
             reason="disabled",
             fix=f"An admin turns it back on under {CONNECTIONS_PAGE} (settings were kept).",
         )
+    ensure_signed_in(integration)
+
+
+def ensure_signed_in(integration: Integration) -> None:
+    """Raise "reconnect needed" when the stored sign-in can no longer be refreshed."""
     if integration.status == ConnectionStatus.RECONNECT_NEEDED:
         raise IntegrationUnavailableError(
             "Dynamics 365 needs to be reconnected: its sign-in has expired or was revoked.",
@@ -218,7 +223,12 @@ def mapped_systemuser(session: Session, org_id: uuid.UUID, user_id: uuid.UUID) -
 
 
 class _StoredTokens:
-    """A `TokenProvider` over a token cache kept encrypted in one row of the hub database."""
+    """A `TokenProvider` over a token cache kept encrypted in one row of the hub database.
+
+    It starts from the caller's row (which may not be committed yet: a connection being
+    recorded uses its client at once) and writes rotations in an independent transaction,
+    falling back to the caller's when the row is not visible outside it yet.
+    """
 
     def __init__(
         self,
@@ -226,19 +236,19 @@ class _StoredTokens:
         settings: Settings,
         config: MsalConfig,
         *,
-        model: type[Integration] | type[UserConnection],
-        row_id: uuid.UUID,
+        row: Integration | UserConnection,
         scopes: list[str],
     ) -> None:
         self._caller = session
         self._bind = session.get_bind()
         self._settings = settings
         self._config = config
-        self._model = model
-        self._row_id = row_id
+        self._model: type[Integration] | type[UserConnection] = type(row)
+        self._row_id = row.id
         self._scopes = scopes
         self._lock = threading.Lock()
-        self._sealed = self._load()
+        self._account_id = row.account_id
+        self._sealed = row.token_cache
         self._tokens = self._build(self._sealed)
 
     def _session(self) -> Session:
@@ -250,19 +260,19 @@ class _StoredTokens:
         return session.get(UserConnection, self._row_id)
 
     def _load(self) -> str | None:
+        """The cache as stored now (another worker may have rotated it)."""
         with self._session() as session:
             row = self._row(session)
-            return row.token_cache if row is not None else None
+            if row is not None:
+                return row.token_cache
+        return self._sealed
 
     def _build(self, sealed: str | None) -> DelegatedTokens:
-        with self._session() as session:
-            row = self._row(session)
-            row_account = row.account_id if row is not None else None
         return DelegatedTokens(
             self._config,
             scopes=self._scopes,
             cache_state=token_store.unseal(self._settings, sealed) if sealed else None,
-            account_id=row_account,
+            account_id=self._account_id,
             on_cache_change=self._persist,
         )
 
@@ -271,26 +281,26 @@ class _StoredTokens:
             sqlite = session.get_bind().dialect.name == "sqlite"
             if sqlite:  # fail fast when this very process holds the lock (see below)
                 session.connection().exec_driver_sql(f"PRAGMA busy_timeout={_SQLITE_WAIT_MS}")
-            row = session.get(self._model, self._row_id)
-            if row is None:
-                return
-            for key, value in values.items():
-                setattr(row, key, value)
             try:
-                session.commit()
-                return
+                row = self._row(session)
+                if row is not None:
+                    for key, value in values.items():
+                        setattr(row, key, value)
+                    session.commit()
             except OperationalError:
                 session.rollback()
+                row = None
             finally:
-                if sqlite and session.get_bind().dialect.name == "sqlite":
+                if sqlite:
                     session.connection().exec_driver_sql("PRAGMA busy_timeout=30000")
-        # SQLite only: the caller's transaction holds the write lock, so it is the only way in;
-        # the value then lands when the caller commits.
-        log.warning("token state written through the caller's transaction")
-        row = self._caller.get(self._model, self._row_id)
         if row is not None:
+            return
+        # The row is not committed yet, or (SQLite) the caller's transaction holds the write
+        # lock: the caller's transaction is then the only way in, and the value lands with it.
+        caller_row = self._row(self._caller)
+        if caller_row is not None:
             for key, value in values.items():
-                setattr(row, key, value)
+                setattr(caller_row, key, value)
             self._caller.flush()
 
     def _persist(self, cache_state: str) -> None:
@@ -345,8 +355,7 @@ def client_for(
     integration = require_integration(session, org_id)
     if require_enabled:
         ensure_usable(integration)
-    model: type[Integration] | type[UserConnection] = Integration
-    row_id = integration.id
+    row: Integration | UserConnection = integration
     if integration.export_preference == ExportPreference.USER_ACCOUNT and user_id is not None:
         connection = user_connection(session, integration, user_id)
         if connection is None or connection.token_cache is None:
@@ -361,7 +370,7 @@ def client_for(
                 reason="reconnect_needed",
                 fix=f"Connect again under {USER_CONNECT_PAGE}.",
             )
-        model, row_id = UserConnection, connection.id
+        row = connection
     elif integration.token_cache is None:
         raise IntegrationUnavailableError(
             "Dynamics 365 has no stored sign-in for your organization.",
@@ -373,8 +382,7 @@ def client_for(
         session,
         settings,
         config,
-        model=model,
-        row_id=row_id,
+        row=row,
         scopes=delegated_scopes(integration.org_url),
     )
     return DataverseClient(
