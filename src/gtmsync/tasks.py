@@ -12,6 +12,7 @@ from uuid import UUID
 from huey import crontab
 from sqlalchemy.orm import Session, sessionmaker
 
+from gtmsync.crm_import import service as import_service
 from gtmsync.db.engine import create_engine, create_session_factory
 from gtmsync.db.unit_of_work import session_scope
 from gtmsync.export import service as export_service
@@ -57,3 +58,29 @@ def sweep_activities() -> None:
     for activity_id in due:
         with session_scope(_sessions()) as session:
             writeback_service.write_activity(session, activity_id)
+
+
+@huey.task(name="import.run")  # type: ignore[untyped-decorator]
+def import_run(org_id: str, table: str | None = None, backfill: bool = False) -> None:
+    """Run an org's Dynamics import (one table or all); commits per page, so it resumes.
+
+    The huey lock keeps one run per org+table across workers (the cursor lease backs it up
+    for the CLI, which runs outside huey).
+    """
+    with (
+        huey.lock_task(f"import.run:{org_id}:{table or '*'}"),
+        session_scope(_sessions()) as session,
+    ):
+        import_service.run_import(
+            session, UUID(org_id), table=table, backfill=backfill, checkpoint=session.commit
+        )
+
+
+@huey.periodic_task(crontab(minute="*"), name="import.schedule")  # type: ignore[untyped-decorator]
+def schedule_imports() -> None:
+    """Every minute: enqueue the incremental run of each connected org whose interval
+    (`import_interval_minutes`) has passed, or that has a Sync Now / backfill waiting."""
+    with session_scope(_sessions()) as session:
+        due = import_service.orgs_due(session, get_settings().import_interval_minutes)
+    for org_id in due:
+        import_run(str(org_id))

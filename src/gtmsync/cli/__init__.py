@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gtmsync.cli import data, db, demo, orgs, serve
+from gtmsync.cli import data, db, demo, imports, orgs, serve
 
 app = typer.Typer(
     name="gtmsync",
@@ -15,6 +15,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(data.app, name="data")
 app.add_typer(orgs.app, name="org")
+app.add_typer(imports.app, name="import")
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
 app.command("demo")(demo.demo)

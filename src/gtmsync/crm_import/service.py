@@ -56,7 +56,7 @@ from gtmsync.crm_import.schemas import (
     UsageView,
 )
 from gtmsync.dataverse import BudgetExceededError, DataverseClient, DataverseError
-from gtmsync.kit.clock import utc_now
+from gtmsync.kit.clock import ensure_utc, utc_now
 from gtmsync.kit.errors import UserError
 from gtmsync.platform import audit
 from gtmsync.platform import service as platform_service
@@ -553,6 +553,27 @@ def orgs_to_import(session: Session) -> list[uuid.UUID]:
         if settings_row(session, org.id).enabled:
             found.append(org.id)
     return found
+
+
+def orgs_due(session: Session, interval_minutes: int) -> list[uuid.UUID]:
+    """Connected orgs whose incremental run is due, or with a backfill waiting (Sync Now,
+    mapping or rule change), that have budget left and no run holding a lease right now."""
+    now = utc_now()
+    due: list[uuid.UUID] = []
+    for org_id in orgs_to_import(session):
+        budget = settings_row(session, org_id).daily_budget
+        if UsageRepository.from_session(session).on_day(org_id, now.date()) >= budget:
+            continue  # paused until the budget resets; no run would do anything
+        cursors = CursorRepository.from_session(session).for_org(org_id)
+        if any(c.locked_until is not None and ensure_utc(c.locked_until) > now for c in cursors):
+            continue
+        if not cursors or any(c.backfill_pending for c in cursors):
+            due.append(org_id)
+            continue
+        last = RunRepository.from_session(session).recent(org_id, limit=1)
+        if not last or ensure_utc(last[0].started_at) <= now - timedelta(minutes=interval_minutes):
+            due.append(org_id)
+    return due
 
 
 def list_runs(session: Session, org_id: uuid.UUID, *, limit: int = 100) -> list[RunView]:
