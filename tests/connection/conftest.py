@@ -27,7 +27,7 @@ from gtmsync.db.unit_of_work import session_scope
 from gtmsync.platform import service as platform_service
 from gtmsync.platform.models import Role
 from gtmsync.settings import Mode, Settings
-from tests.fixtures.web import PASSWORD, TEST_SECRET_KEY, Login, csrf_from, sign_in
+from tests.fixtures.web import PASSWORD, TEST_SECRET_KEY, Login, csrf_from, page_csrf, sign_in
 
 CALLBACK = "http://127.0.0.1:8000/connection/callback"
 
@@ -160,3 +160,30 @@ def no_consent(dataverse: ServerHandle) -> Iterator[None]:
     finally:
         dataverse.directory.revoke_consents(client_id)
         dataverse.directory.grant_consent(client_id, granted_by=admin.object_id, tenant_wide=True)
+
+
+@dataclass(frozen=True)
+class Connected:
+    """`dynamics_org` after Avery connected it through the pages (Avery is primary)."""
+
+    org: DynamicsOrg
+    avery: TestClient
+    dana: TestClient
+    sam: TestClient
+
+
+@pytest.fixture
+def connected(
+    dataverse: ServerHandle,
+    dynamics_org: DynamicsOrg,
+    login_as: Callable[[Login], TestClient],
+) -> Connected:
+    avery = login_as(dynamics_org.avery)
+    reply = connect_as(avery, dataverse, dynamics_org.avery.email)
+    assert reply.status_code == 303, reply.text[:1000]
+    return Connected(dynamics_org, avery, login_as(dynamics_org.dana), login_as(dynamics_org.sam))
+
+
+def api_headers(client: TestClient) -> dict[str, str]:
+    """The header a cookie-authenticated API write needs (the page's CSRF token)."""
+    return {"X-CSRF-Token": page_csrf(client)}

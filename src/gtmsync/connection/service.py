@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from gtmsync.connection import gateway, privileges, token_store
@@ -25,7 +25,7 @@ from gtmsync.connection.models import (
     UserMapping,
 )
 from gtmsync.connection.oauth import Completed
-from gtmsync.dataverse import DataverseClient, SignedIn, odata
+from gtmsync.dataverse import DataverseClient, ReconnectRequiredError, SignedIn, odata
 from gtmsync.kit.clock import utc_now
 from gtmsync.kit.errors import ConflictError, NotFoundError, PermissionDeniedError, UserError
 from gtmsync.platform import audit
@@ -436,12 +436,9 @@ def delete_integration(session: Session, *, actor: User) -> None:
             "General Settings page first.",
         )
     org_url = integration.org_url
-    for row in session.scalars(
-        select(UserConnection).where(UserConnection.integration_id == integration.id)
-    ):
-        session.delete(row)
-    for mapping in mappings(session, integration).values():
-        session.delete(mapping)
+    # Explicit, not left to ON DELETE CASCADE: credentials must go even where FKs are off.
+    session.execute(delete(UserConnection).where(UserConnection.integration_id == integration.id))
+    session.execute(delete(UserMapping).where(UserMapping.integration_id == integration.id))
     session.delete(integration)
     audit.record(
         session,
@@ -462,8 +459,16 @@ def offered_users(
     session: Session, org_id: uuid.UUID, *, settings: Settings | None = None
 ) -> list[DynamicsUser]:
     """Enabled Dynamics users of the connected instance (works while toggled off)."""
-    with gateway.client_for(session, org_id, settings=settings, require_enabled=False) as client:
-        return dynamics_users(client)
+    gateway.ensure_signed_in(gateway.require_integration(session, org_id))
+    try:
+        with gateway.client_for(
+            session, org_id, settings=settings, require_enabled=False
+        ) as client:
+            return dynamics_users(client)
+    except ReconnectRequiredError:
+        session.expire_all()  # the gateway has just marked it, in its own transaction
+        gateway.ensure_signed_in(gateway.require_integration(session, org_id))
+        raise
 
 
 def set_mapping(
