@@ -18,6 +18,7 @@ from gtmsync.db.unit_of_work import session_scope
 from gtmsync.export import service as export_service
 from gtmsync.jobs.queue import get_huey
 from gtmsync.settings import get_settings
+from gtmsync.sharing import service as sharing_service
 from gtmsync.writeback import service as writeback_service
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,8 @@ def import_run(org_id: str, table: str | None = None, backfill: bool = False) ->
         import_service.run_import(
             session, UUID(org_id), table=table, backfill=backfill, checkpoint=session.commit
         )
+        # Data sharing: what the finished runs contributed, if the org shares that category.
+        sharing_service.collect_import_contributions(session, UUID(org_id))
 
 
 @huey.periodic_task(crontab(minute="*"), name="import.schedule")  # type: ignore[untyped-decorator]

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from gtmsync.crm_import import service as import_service
 from gtmsync.kit.clock import utc_now
 from gtmsync.kit.errors import PermissionDeniedError, UserError
 from gtmsync.platform import audit
@@ -179,6 +180,30 @@ def record_contribution(
     )
     session.flush()
     return True
+
+
+_CONTRIBUTING_RUNS = frozenset({"succeeded", "paused", "stopped"})  # runs that stored data
+
+
+def collect_import_contributions(session: Session, org_id: uuid.UUID) -> int:
+    """Record what the org's finished import runs shared; returns how many were recorded.
+
+    Called right after a run (the import task) and safe to repeat: each run is recorded at
+    most once, and only when its category is ON at this moment.
+    """
+    recorded = 0
+    for run in import_service.list_runs(session, org_id, limit=500):
+        if run.status not in _CONTRIBUTING_RUNS or run.finished_at is None:
+            continue
+        recorded += record_contribution(
+            session,
+            org_id=org_id,
+            table=run.source_table,
+            records=run.records_stored,
+            source=f"import-run:{run.id}",
+            day=run.finished_at.date(),
+        )
+    return recorded
 
 
 @dataclass(frozen=True)
