@@ -174,6 +174,14 @@ def diff(before: ExportSettingsDocument, after: ExportSettingsDocument) -> dict[
     }
 
 
+def _section(path: str) -> str:
+    """What a changed path belongs to, for the audit summary: `preferences.objects.lead`,
+    `preferences.association`, `mappings.contact`, `intent_mappings`."""
+    parts = path.split(".")
+    depth = 3 if parts[:2] == ["preferences", "objects"] else 2
+    return ".".join(parts[:depth])
+
+
 def _create_anchors(document: ExportSettingsDocument, client: DataverseClient) -> None:
     from gtmsync.export.anchor import ensure_anchor
 
@@ -221,7 +229,7 @@ def save_document(
     row.version = (row.version or 0) + 1
     row.updated_by_id = actor.id if actor else None
     session.flush()
-    sections = sorted({".".join(path.split(".")[:2]) for path in changed})
+    sections = sorted({_section(path) for path in changed})
     audit.record(
         session,
         org_id=org_id,
