@@ -68,7 +68,9 @@ class Importer:
         rows = import_service.records(self.session, self.org_id, obj, source_table)
         return [r.dynamics_id for r in rows]  # type: ignore[attr-defined]
 
-    def store_ids(self, table: str, where: Callable[[sa.Table], Any] | None = None) -> set[uuid.UUID]:
+    def store_ids(
+        self, table: str, where: Callable[[sa.Table], Any] | None = None
+    ) -> set[uuid.UUID]:
         store = self.server.store
         sql = store.tables[table]
         pk = store.table(table).primary_id

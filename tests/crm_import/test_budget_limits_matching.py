@@ -11,7 +11,9 @@ from gtmsync.platform.models import Company, Contact
 from tests.crm_import.conftest import Importer
 
 
-def _company(session: Session, *, name: str, domain: str | None = None, platform_id: str | None = None) -> Company:
+def _company(
+    session: Session, *, name: str, domain: str | None = None, platform_id: str | None = None
+) -> Company:
     company = Company(
         platform_id=platform_id or f"c-{uuid.uuid4().hex[:12]}",
         name=name,
@@ -96,12 +98,14 @@ class TestMatching:
             a2 = client.create("accounts", {"name": "  exact name match co"})
             a3 = client.create("accounts", {"name": "Nobody Matches This Zq"})
             c1 = client.create(
-                "contacts", {"lastname": "Matched", "emailaddress1": "Mae.Matched@matchdomain-test.com"}
+                "contacts",
+                {"lastname": "Matched", "emailaddress1": "Mae.Matched@matchdomain-test.com"},
             )
         importer.one("account")
         importer.one("contact")
         accounts = {
-            r.dynamics_id: r for r in import_service.records(session, importer.org_id, GtmObject.ACCOUNT)
+            r.dynamics_id: r
+            for r in import_service.records(session, importer.org_id, GtmObject.ACCOUNT)
         }
         assert (accounts[a1].matched_company_id, accounts[a1].match_method) == (  # type: ignore[attr-defined]
             by_domain.id,
@@ -114,15 +118,23 @@ class TestMatching:
         )
         assert accounts[a3].matched_company_id is None  # type: ignore[attr-defined]  # kept, unmatched
         contacts = {
-            r.dynamics_id: r for r in import_service.records(session, importer.org_id, GtmObject.CONTACT)
+            r.dynamics_id: r
+            for r in import_service.records(session, importer.org_id, GtmObject.CONTACT)
         }
         assert contacts[c1].matched_contact_id == person.id  # type: ignore[attr-defined]
         assert contacts[c1].match_method == MatchMethod.EMAIL  # type: ignore[attr-defined]
 
-        targets = import_service.my_target_accounts(session, importer.org_id, importer.connected.seller.id)
+        targets = import_service.my_target_accounts(
+            session, importer.org_id, importer.connected.seller.id
+        )
         assert [t.company_id for t in targets if t.dynamics_id == a1] == [by_domain.id]
         assert all(t.company_id != by_name.id for t in targets)  # owned by someone else
-        assert import_service.my_target_accounts(session, importer.org_id, importer.connected.unmapped.id) == []
+        assert (
+            import_service.my_target_accounts(
+                session, importer.org_id, importer.connected.unmapped.id
+            )
+            == []
+        )
 
     def test_leads_are_contacts_with_their_source_kept(self, importer: Importer) -> None:
         run = importer.one("lead")

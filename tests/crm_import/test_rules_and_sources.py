@@ -28,9 +28,7 @@ def _exclude_prefix(prefix: str) -> RuleSet:
                 groups=[
                     ConditionGroup(
                         conditions=[
-                            Condition(
-                                attribute="name", operator=Operator.STARTS_WITH, value=prefix
-                            )
+                            Condition(attribute="name", operator=Operator.STARTS_WITH, value=prefix)
                         ]
                     )
                 ],
@@ -49,7 +47,10 @@ class TestImportRules:
         assert {a, b} <= set(importer.stored_ids(GtmObject.ACCOUNT))
 
         import_service.save_rules(
-            importer.session, importer.org_id, _exclude_prefix("zzex"), actor=None,
+            importer.session,
+            importer.org_id,
+            _exclude_prefix("zzex"),
+            actor=None,
             settings=importer.cfg,
         )
         assert importer.cursor("account:account").backfill_reason == "import rule change"
@@ -90,20 +91,28 @@ class TestImportRules:
                         ConditionGroup(  # name starts with qqgroup AND ticker is QQ
                             match="all",
                             conditions=[
-                                Condition(attribute="name", operator=Operator.STARTS_WITH, value="qqgroup"),
-                                Condition(attribute="tickersymbol", operator=Operator.EQ, value="qq"),
+                                Condition(
+                                    attribute="name", operator=Operator.STARTS_WITH, value="qqgroup"
+                                ),
+                                Condition(
+                                    attribute="tickersymbol", operator=Operator.EQ, value="qq"
+                                ),
                             ],
                         ),
                         ConditionGroup(  # OR ticker is OTH
                             conditions=[
-                                Condition(attribute="tickersymbol", operator=Operator.IN, value="oth, xyz")
+                                Condition(
+                                    attribute="tickersymbol", operator=Operator.IN, value="oth, xyz"
+                                )
                             ]
                         ),
                     ],
                 )
             ]
         )
-        import_service.save_rules(importer.session, importer.org_id, rules, actor=None, settings=importer.cfg)
+        import_service.save_rules(
+            importer.session, importer.org_id, rules, actor=None, settings=importer.cfg
+        )
         run = importer.one("account")
         assert run.status == RunStatus.SUCCEEDED, run.errors
         stored = set(importer.stored_ids(GtmObject.ACCOUNT))
@@ -115,7 +124,9 @@ class TestImportRules:
         rules = _exclude_prefix("x")
         rules.rules[0].groups[0].conditions[0].attribute = "nosuchcolumn"
         with pytest.raises(UserError, match="nosuchcolumn"):
-            import_service.save_rules(importer.session, importer.org_id, rules, actor=None, settings=importer.cfg)
+            import_service.save_rules(
+                importer.session, importer.org_id, rules, actor=None, settings=importer.cfg
+            )
 
 
 @pytest.fixture
@@ -152,7 +163,9 @@ def custom_table(importer: Importer) -> Iterator[str]:
 
 class TestSources:
     def test_custom_object_feeds_gtm_accounts(self, importer: Importer, custom_table: str) -> None:
-        assert custom_table in import_service.custom_tables(importer.session, importer.org_id, settings=importer.cfg)
+        assert custom_table in import_service.custom_tables(
+            importer.session, importer.org_id, settings=importer.cfg
+        )
         entity_set = f"{custom_table}s"
         with importer.client() as client:
             ids = [client.create(entity_set, {"new_name": f"Partner {i}"}) for i in range(3)]
@@ -164,10 +177,14 @@ class TestSources:
                 fields=[FieldMap(attribute="new_name", field="name")],
             )
         )
-        import_service.save_mapping(importer.session, importer.org_id, doc, actor=None, settings=importer.cfg)
+        import_service.save_mapping(
+            importer.session, importer.org_id, doc, actor=None, settings=importer.cfg
+        )
         run = importer.one(custom_table)
         assert run.status == RunStatus.SUCCEEDED, run.errors
-        rows = import_service.records(importer.session, importer.org_id, GtmObject.ACCOUNT, custom_table)
+        rows = import_service.records(
+            importer.session, importer.org_id, GtmObject.ACCOUNT, custom_table
+        )
         assert {r.dynamics_id: r.name for r in rows} == {  # type: ignore[attr-defined]
             i: f"Partner {n}" for n, i in enumerate(ids)
         }
@@ -178,7 +195,9 @@ class TestSources:
         with importer.client() as client:
             for account_id in account_ids:
                 client.update(
-                    "accounts", account_id, {"primarycontactid@odata.bind": f"/contacts({contact_id})"}
+                    "accounts",
+                    account_id,
+                    {"primarycontactid@odata.bind": f"/contacts({contact_id})"},
                 )
         doc = import_service.get_mapping(importer.session, importer.org_id, settings=importer.cfg)
         doc.sources.append(
@@ -190,7 +209,9 @@ class TestSources:
                 role_name="Primary Contact",
             )
         )
-        import_service.save_mapping(importer.session, importer.org_id, doc, actor=None, settings=importer.cfg)
+        import_service.save_mapping(
+            importer.session, importer.org_id, doc, actor=None, settings=importer.cfg
+        )
         runs = {r.source_key: r for r in importer.run(table="account")}
         role_run = runs["role:account:primarycontactid"]
         assert role_run.status == RunStatus.SUCCEEDED, role_run.errors

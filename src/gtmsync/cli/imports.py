@@ -65,8 +65,9 @@ def status(org: str = typer.Option(..., "--org", help="Org slug.")) -> None:
     )
     for s in state.sources:
         pending = f"backfill pending ({s.backfill_reason})" if s.backfill_pending else "up to date"
+        stored = s.stored if s.stored is not None else "-"
         typer.echo(
-            f"{s.source_key:<32} mode={s.mode or '-':<9} stored={s.stored if s.stored is not None else '-'} "
+            f"{s.source_key:<32} mode={s.mode or '-':<9} stored={stored} "
             f"{pending}{' resumable' if s.resumable else ''}"
             + (f"  {s.message}" if s.message else "")
         )

@@ -52,8 +52,6 @@ def usage_svg(usage: UsageView) -> Markup:
         f'<line class="budget" x1="{PAD_LEFT}" y1="{budget_y:.1f}" x2="{WIDTH - 8}" '
         f'y2="{budget_y:.1f}" stroke="#e67e22" stroke-dasharray="6 4"/>'
     )
-    parts.append(
-        f'<text x="4" y="{budget_y + 4:.1f}" font-size="10">budget {usage.budget}</text>'
-    )
+    parts.append(f'<text x="4" y="{budget_y + 4:.1f}" font-size="10">budget {usage.budget}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above

@@ -50,10 +50,10 @@ def advance(
     watermark: datetime | None, boundary: set[str], rows: Iterable[tuple[str, datetime | None]]
 ) -> tuple[datetime | None, set[str]]:
     """The new (watermark, boundary ids) after committing rows of (id, modifiedon)."""
-    for row_id, modified in rows:
-        if modified is None:
+    for row_id, stamp in rows:
+        if stamp is None:
             continue
-        modified = ensure_utc(modified)
+        modified = ensure_utc(stamp)
         if watermark is None or modified > watermark:
             watermark, boundary = modified, {row_id}
         elif modified == watermark:

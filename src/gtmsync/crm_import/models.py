@@ -101,7 +101,7 @@ class _GtmRecord(TimestampMixin):
             UniqueConstraint("org_id", "source_table", "dynamics_id"),
             Index(f"ix_{name}_org_owner", "org_id", "owner_id"),
             Index(f"ix_{name}_org_seen", "org_id", "source_table", "seen_seq"),
-            *cls._extra_indexes(name),  # type: ignore[attr-defined]
+            *cls._extra_indexes(name),
         )
 
     @classmethod

@@ -238,4 +238,4 @@ class RecordRepository:
             )
             .order_by(ImportedAccount.id)
         )
-        return [(int(c), d, n) for c, d, n in rows]
+        return [(int(c), d, n) for c, d, n in rows if c is not None]

@@ -238,7 +238,8 @@ class SourceRunner:
         session = self.ctx.session
         run = session.get(ImportRun, run_id)
         cursor = session.get(ImportCursor, cursor_id)
-        assert run is not None and cursor is not None  # both committed before any page
+        assert run is not None  # committed before any page
+        assert cursor is not None
         return run, cursor
 
     def _finish(self, run: ImportRun) -> None:

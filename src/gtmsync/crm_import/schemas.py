@@ -1,4 +1,7 @@
-"""Documents and views of the import: mapping, rules, settings, runs, usage, target accounts."""
+"""Documents and views of the import: mapping, rules, settings, runs, usage, target accounts.
+
+`GtmObject` is re-exported here so edges need not import the models.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gtmsync.crm_import.models import GtmObject
+from gtmsync.crm_import import models as _models
+
+GtmObject = _models.GtmObject  # re-exported for the edges
 
 
 class FieldMap(BaseModel):

@@ -8,8 +8,8 @@ needs a commit per page, and the edge still decides what a commit is.
 
 from __future__ import annotations
 
-import uuid
 import sys
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -27,12 +27,15 @@ from gtmsync.crm_import.mapping import (
     TableSchema,
     default_mapping,
     discover_table,
+    gtm_field_names,
 )
 from gtmsync.crm_import.models import (
     GtmObject,
     ImportCursor,
     ImportRun,
     ImportSettings,
+    RunKind,
+    RunStatus,
 )
 from gtmsync.crm_import.repository import (
     CursorRepository,
@@ -82,6 +85,11 @@ def settings_row(session: Session, org_id: uuid.UUID) -> ImportSettings:
         )
         repo.create(row, flush=True)
     return row
+
+
+def gtm_field_options(obj: GtmObject, custom: Sequence[str] = ()) -> list[str]:
+    """GTM fields a Dynamics column may feed: the standard ones, then `custom.<name>`."""
+    return gtm_field_names(obj, custom)
 
 
 def limits_of(row: ImportSettings) -> dict[str, int]:
@@ -238,9 +246,9 @@ def _validate_mapping(
         custom = set(doc.custom_fields.get(source.object.value, []))
         for fm in source.fields:
             if not schema.readable(fm.attribute):
+                why = (schema.attributes.get(fm.attribute) or {}).get("reason") or "no such column"
                 raise UserError(
-                    f"{source.table}.{fm.attribute} cannot be imported: "
-                    f"{(schema.attributes.get(fm.attribute) or {}).get('reason') or 'no such column'}.",
+                    f"{source.table}.{fm.attribute} cannot be imported: {why}.",
                     field=fm.attribute,
                     fix="Pick a readable column (the dropdown lists them), or grant the "
                     "connected user read access to it in Dynamics.",

@@ -11,9 +11,9 @@ from pydantic import BaseModel
 
 from gtmsync import tasks
 from gtmsync.crm_import import service as import_service
-from gtmsync.crm_import.models import GtmObject
 from gtmsync.crm_import.schemas import (
     AttributeOption,
+    GtmObject,
     ImportSettingsUpdate,
     ImportSettingsView,
     ImportStatus,
