@@ -255,7 +255,8 @@ class TestFailures:
         result = items(db_session, done)[acme.platform_id]
         assert done.status == ExportStatus.COMPLETED
         assert result.status == ItemStatus.FAILED
-        assert result.message and "prvCreateAccount" in result.message  # Dataverse's own message
+        assert result.message is not None
+        assert "prvCreateAccount" in result.message  # Dataverse's own message
         assert by_anchor(connected_org, db_session, "accounts", acme.platform_id) == []
 
     def test_picklist_miss_is_reported_and_the_rest_is_sent(

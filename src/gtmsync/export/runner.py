@@ -130,6 +130,8 @@ class _Run:
         self.mapping = export_mapping.compile_mapping(session, export.org_id, self.obj, reader)
         self.entity_set = self.obj.entity_set
         self.mapped: dict[str, Any] = {}
+        # An earlier attempt may have written rows it could not record (killed, dropped).
+        self.resumed = int(str(export.state.get("runs", 1))) > 1
         self.required = sorted(
             name
             for name, info in reader.metadata.attributes(self.obj.logical_name).items()
@@ -294,7 +296,7 @@ class _Run:
         if not creates:
             return []
         pending = list(creates)
-        if not self.anchor.has_key:
+        if not self.anchor.has_key and self.resumed:
             # Resume without a key: rows an interrupted attempt already made are found here.
             (rows,) = fetch_in(
                 self.reader,
@@ -465,6 +467,7 @@ def run_export(
             fix="Pick an account for each on the review page (or with POST .../decisions).",
         )
     export.status = ExportStatus.RUNNING
+    export.state = {**export.state, "runs": int(str(export.state.get("runs", 0))) + 1}
     export.started_at = export.started_at or utc_now()
     export.error = None
     session.flush()
