@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from gtmsync.connection import gateway
@@ -41,10 +42,15 @@ class ConnectedWeb:
 
 
 def connect_web_org(app: FastAPI, dataverse: ServerHandle, tmp_path: Path) -> ConnectedWeb:
+    return connect_on(app.state.engine, dataverse, tmp_path)
+
+
+def connect_on(engine: Engine, dataverse: ServerHandle, tmp_path: Path) -> ConnectedWeb:
+    """Connect a new org on `engine`'s database (committed), the way the Connect flow does."""
     settings = connection_settings(dataverse, tmp_path, secret_key=TEST_SECRET_KEY)
     # One connection for the whole setup: the token store opens its own sessions on the
     # caller's bind, and they must see the integration row before it is committed.
-    with app.state.engine.connect() as conn:
+    with engine.connect() as conn:
         session = Session(bind=conn, join_transaction_mode="create_savepoint")
         connected = connect_org(session, dataverse, settings)
         session.commit()
