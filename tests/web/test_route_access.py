@@ -2,13 +2,15 @@
 
 - An anonymous client gets 200 only from the public allow-list (sign-in, health, docs,
   static); everything else redirects to sign-in (portal) or answers 401 (API).
-- A signed-in non-admin gets 403 from every `/admin` page and every admin API route.
+- A signed-in non-admin gets 403 from every `/admin` page and every admin API route (any route
+  whose dependency tree holds `require_admin`, so a new admin API is covered without a list).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.routing import iter_route_contexts
@@ -16,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from gtmsync.settings import Mode, Settings
 from gtmsync.web.app import create_app
+from gtmsync.web.deps import require_admin
 from tests.fixtures.web import TEST_SECRET_KEY, page_csrf
 
 PUBLIC = {
@@ -26,10 +29,15 @@ PUBLIC = {
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/api/v1/docs"),
 }
-ADMIN_API_PREFIXES = ("/api/v1/users",)
 
 
-def _routes() -> Iterator[tuple[str, str]]:
+def _calls(dependant: Any) -> Iterator[Any]:
+    yield dependant.call
+    for sub in dependant.dependencies:
+        yield from _calls(sub)
+
+
+def _routes() -> Iterator[tuple[str, str, bool]]:
     # Collected from an app built at import time: parametrisation needs the list up front.
     app = create_app(
         Settings(
@@ -41,14 +49,17 @@ def _routes() -> Iterator[tuple[str, str]]:
     )
     try:
         for route in iter_route_contexts(app.routes):
+            dependant = getattr(route.route, "dependant", None)
+            admin = dependant is not None and require_admin in set(_calls(dependant))
             for method in sorted(route.methods or ()):
                 if method != "HEAD":
-                    yield method, route.path or ""
+                    yield method, route.path or "", admin
     finally:
         app.state.engine.dispose()
 
 
-ROUTES = sorted(set(_routes()))
+_ALL = sorted(set(_routes()))
+ROUTES = [(m, p) for m, p, _admin in _ALL]
 
 
 def _concrete(path: str) -> str:
@@ -84,11 +95,12 @@ def test_static_is_public(client: TestClient) -> None:
     assert "text/css" in response.headers["content-type"]
 
 
-ADMIN_ROUTES = [
-    (m, p)
-    for m, p in ROUTES
-    if p == "/admin" or p.startswith("/admin/") or p.startswith(ADMIN_API_PREFIXES)
-]
+ADMIN_ROUTES = [(m, p) for m, p, admin in _ALL if admin]
+
+
+def test_every_admin_portal_path_has_the_admin_dependency() -> None:
+    portal_admin = {(m, p) for m, p in ROUTES if p == "/admin" or p.startswith("/admin/")}
+    assert portal_admin <= set(ADMIN_ROUTES)
 
 
 @pytest.mark.parametrize(
@@ -118,4 +130,8 @@ def test_every_admin_page_is_in_the_admin_list() -> None:
         "/admin/privacy/data-sharing",
         "/admin/users",
         "/api/v1/users",
+        "/api/v1/connection",
+        "/api/v1/export-settings",
+        "/api/v1/data-sharing",
+        "/api/v1/writeback-settings",
     }
