@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from gtmsync.cli import data, db, demo, imports, orgs, serve
+from gtmsync.cli import export as export_cli
 
 app = typer.Typer(
     name="gtmsync",
@@ -19,6 +20,7 @@ app.add_typer(imports.app, name="import")
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
 app.command("demo")(demo.demo)
+app.command("export", help=export_cli.EXPORT_HELP)(export_cli.export)
 
 
 def _mount_optional() -> None:

@@ -29,7 +29,8 @@ from gtmsync.export.results import results_csv
 from gtmsync.export.runner import DEFAULT_BATCH_SIZE, RunHooks, load, run_export
 from gtmsync.export.schemas import DuplicateAction, ExportObject
 from gtmsync.jobs import queue
-from gtmsync.kit.errors import ConflictError, UserError
+from gtmsync.kit.errors import ConflictError, NotFoundError, UserError
+from gtmsync.platform import service as platform_service
 from gtmsync.settings import Settings
 
 RUN_TASK = "export.run"
@@ -45,8 +46,10 @@ __all__ = [
     "get",
     "history",
     "items",
+    "org_of",
     "plan",
     "request_run",
+    "resolve_actor",
     "run",
     "view",
 ]
@@ -306,3 +309,40 @@ def browse(session: Session, obj: ExportObject, *, limit: int = 100) -> list[dic
         }
         for c in reads.browse_contacts(limit)
     ]
+
+
+def resolve_actor(session: Session, org_slug: str, email: str) -> tuple[uuid.UUID, uuid.UUID]:
+    """(org id, user id) for the CLI's `--org` and `--user`; unknown ones are named."""
+    org = platform_service.get_org_by_slug(session, org_slug)
+    if org is None:
+        raise UserError(
+            f"No org with the slug {org_slug!r}.",
+            field="--org",
+            fix="Use the slug shown by the portal's URL or `gtmsync org create`.",
+        )
+    wanted = platform_service.normalise_email(email)
+    for user in platform_service.list_users(session, org.id):
+        if user.email == wanted and user.is_active:
+            return org.id, user.id
+    raise UserError(
+        f"No active user {email!r} in the org {org_slug!r}.",
+        field="--user",
+        fix="Pass the email of a user of that org (the exporting user owns the records).",
+    )
+
+
+def org_of(session: Session, export_id: str, org_slug: str | None = None) -> uuid.UUID:
+    """The org of an export to resume from the CLI (checked against `--org` when given)."""
+    try:
+        wanted = uuid.UUID(export_id)
+    except ValueError:
+        raise UserError(
+            f"{export_id!r} is not an export id.",
+            field="--resume",
+            fix="Pass the id printed when the export was planned.",
+        ) from None
+    export = ExportRepository.from_session(session).get(wanted)
+    org = platform_service.get_org(session, export.org_id) if export is not None else None
+    if export is None or org is None or (org_slug is not None and org.slug != org_slug):
+        raise NotFoundError("Export not found.", field="--resume")
+    return export.org_id
