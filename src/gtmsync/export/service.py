@@ -26,7 +26,7 @@ from gtmsync.export.models import Export, ExportItem, ExportStatus
 from gtmsync.export.planner import ACTION_FOR_CHOICE, needs_review, plan_export
 from gtmsync.export.repository import ExportItemRepository, ExportRepository, PlatformReads
 from gtmsync.export.results import results_csv
-from gtmsync.export.runner import DEFAULT_BATCH_SIZE, RunHooks, load, run_export
+from gtmsync.export.runner import DEFAULT_BATCH_SIZE, RunHooks, load, run_export, unresolved
 from gtmsync.export.schemas import DuplicateAction, ExportObject
 from gtmsync.jobs import queue
 from gtmsync.kit.errors import ConflictError, NotFoundError, UserError
@@ -250,6 +250,14 @@ def request_run(session: Session, org_id: uuid.UUID, export_id: uuid.UUID) -> Ex
         raise ConflictError("This export has already run.", field="status")
     if export.status in (ExportStatus.QUEUED, ExportStatus.RUNNING):
         return export
+    waiting = unresolved(ExportItemRepository.from_session(session).for_export(export.id))
+    if waiting:
+        names = ", ".join(i.label for i in waiting[:5])
+        raise UserError(
+            f"{len(waiting)} contact(s) match several accounts and need one picked: {names}.",
+            field="account",
+            fix="Pick an account for each, save the decisions, then run.",
+        )
     export.status = ExportStatus.QUEUED
     session.flush()
     export_id_text, org_id_text = str(export.id), str(org_id)
