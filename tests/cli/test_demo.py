@@ -51,6 +51,8 @@ class TestDemo:
         assert f"open http://127.0.0.1:{port}" in result.stdout
         assert "avery.admin@contoso.local" in result.stdout
         assert f"https://127.0.0.1:{dv_port}" in result.stdout
+        # The hub's callback is a redirect URI of the seeded app, so Connect works in the demo.
+        assert f"http://127.0.0.1:{port}/connection/callback" in result.stdout
         data = tmp_path / "gtmsync-data"
         assert (data / "dataverse" / "ca.pem").exists()
         engine = create_engine(f"sqlite:///{data / 'gtmsync.db'}")

@@ -9,6 +9,8 @@ account picker and consent forms over HTTPS, exactly what a person's clicks send
 
 from __future__ import annotations
 
+import html
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -133,8 +135,15 @@ def start_connect(client: TestClient, org_url: str) -> str:
         "/admin/integrations/dynamics/connect",
         org_url=org_url,
     )
-    assert response.status_code == 303, response.text[:1000]
-    return response.headers["location"]
+    return sign_in_url(response)
+
+
+def sign_in_url(response: httpx2.Response) -> str:
+    """Where the hub sends the browser to sign in (its "continue to Microsoft" page)."""
+    assert response.status_code == 200, response.text[:1000]
+    match = re.search(r'<a href="([^"]+)" id="continue"', response.text)
+    assert match is not None, response.text[:1000]
+    return html.unescape(match.group(1))
 
 
 def callback(client: TestClient, params: dict[str, str]) -> httpx2.Response:

@@ -149,6 +149,11 @@ def demo(
             )
             dataverse_url = f"https://127.0.0.1:{dataverse_port}"
             ca_bundle = dv_dir / "ca.pem"
+            # The hub and the worker reach the local server's identity and Web API endpoints
+            # over HTTPS exactly as they would Microsoft's; they trust it through its CA (read
+            # per connection, so it may appear after they start). The server registers
+            # $GTMSYNC_BASE_URL/connection/callback as a redirect URI of the seeded app.
+            env["GTMSYNC_CA_BUNDLE"] = str(ca_bundle)
         children.append(
             subprocess.Popen([*python, "serve", "--no-migrate", "--port", str(port)], env=env)
         )

@@ -75,6 +75,16 @@ def _status(integration: Integration | None) -> dict[str, Any] | None:
     }
 
 
+def _to_sign_in(request: Request, auth_uri: str) -> Response:
+    """Send the browser to the identity provider.
+
+    A page that navigates (meta refresh, plus a link) rather than a redirect: the portal's CSP
+    says `form-action 'self'`, and browsers apply it to every redirect after a form post, so a
+    303 to Microsoft from a form would be blocked.
+    """
+    return render(request, "connection/redirect.html", {"auth_uri": auth_uri})
+
+
 # --- Connections ---------------------------------------------------------------------------
 
 
@@ -146,7 +156,7 @@ def connect(
         )
     except GtmsyncError as error:
         return _connect_page(request, form=form, error=error)
-    return redirect(request, auth_uri)
+    return _to_sign_in(request, auth_uri)
 
 
 # --- General settings ----------------------------------------------------------------------
@@ -225,7 +235,7 @@ def change_user(
         )
     except GtmsyncError as error:
         return _general_page(request, db, user, error=error)
-    return redirect(request, auth_uri)
+    return _to_sign_in(request, auth_uri)
 
 
 @admin_router.post("/integrations/dynamics/toggle")
@@ -447,7 +457,7 @@ def connect_user(
         )
     except GtmsyncError as error:
         return _result_page(request, error)
-    return redirect(request, auth_uri)
+    return _to_sign_in(request, auth_uri)
 
 
 @router.post("/settings/integrations/dynamics/disconnect")
