@@ -31,14 +31,14 @@ class TestBudget:
         import_service.get_mapping(importer.session, importer.org_id, settings=importer.cfg)
         used = import_service.usage(importer.session, importer.org_id).today
         assert used > 0  # the metadata read for the mapping counts too
-        importer.settings(daily_budget=used + 4)
+        importer.settings(daily_budget=used + 2)
         run = importer.one("account")
         assert run.status == RunStatus.PAUSED
-        assert f"daily Dataverse API budget of {used + 4} requests" in (run.message or "")
-        assert run.api_calls == 4
+        assert f"daily Dataverse API budget of {used + 2} requests" in (run.message or "")
+        assert run.api_calls == 2
         usage = import_service.usage(importer.session, importer.org_id)
-        assert usage.today == used + 4
-        assert usage.budget == used + 4
+        assert usage.today == used + 2
+        assert usage.budget == used + 2
         stored_before = importer.stored_ids(GtmObject.ACCOUNT)
         assert 0 < len(stored_before) < len(importer.store_ids("account"))
         assert importer.cursor("account:account").backfill_next_link  # resumes here

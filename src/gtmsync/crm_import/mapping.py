@@ -429,29 +429,87 @@ def domain_of(website: str | None, email: str | None) -> str | None:
     return None
 
 
-def build_row(source: Source, record: Any, schema: TableSchema) -> dict[str, Any]:
-    """The GTM row (without keys) for one Dynamics record under a source's mapping."""
-    row: dict[str, Any] = {}
-    custom: dict[str, Any] = {}
-    for fm in source.fields:
-        if not schema.readable(fm.attribute):
-            continue
-        value = convert(source.object, fm.field, fm.attribute, record, schema)
-        if fm.field.startswith(CUSTOM_PREFIX):
-            custom[fm.field.removeprefix(CUSTOM_PREFIX)] = json_safe(value)
-        else:
-            row[fm.field] = value
-    row["custom"] = custom or None
-    if source.object == GtmObject.ACCOUNT and not row.get("domain"):
-        email = (
-            raw_value(record, "emailaddress1", schema)
-            if "emailaddress1" in schema.attributes
+class RowBuilder:
+    """Builds GTM rows for one source, with each field's converter chosen once.
+
+    A backfill converts millions of records; deciding per value which attribute type and
+    GTM field kind apply took longer than reading the page.
+    """
+
+    def __init__(self, source: Source, schema: TableSchema) -> None:
+        self.source = source
+        self.plan: list[tuple[str, bool, Callable[[Any], Any]]] = []
+        for fm in source.fields:
+            if not schema.readable(fm.attribute):
+                continue
+            custom = fm.field.startswith(CUSTOM_PREFIX)
+            target = fm.field.removeprefix(CUSTOM_PREFIX) if custom else fm.field
+            self.plan.append((target, custom, _converter(source.object, fm, schema)))
+        self.email_key = (
+            select_name("emailaddress1", schema)
+            if source.object == GtmObject.ACCOUNT and schema.readable("emailaddress1")
             else None
         )
-        row["domain"] = domain_of(row.get("website"), email)
-    if source.object == GtmObject.CONTACT and row.get("email"):
-        row["email"] = str(row["email"]).strip().lower()
-    return row
+
+    def build(self, record: Any) -> dict[str, Any]:
+        row: dict[str, Any] = {}
+        custom: dict[str, Any] = {}
+        for target, is_custom, convert_ in self.plan:
+            value = convert_(record)
+            if is_custom:
+                custom[target] = json_safe(value)
+            else:
+                row[target] = value
+        row["custom"] = custom or None
+        obj = self.source.object
+        if obj == GtmObject.ACCOUNT and not row.get("domain"):
+            email = record.get(self.email_key) if self.email_key else None
+            row["domain"] = domain_of(row.get("website"), email)
+        elif obj == GtmObject.CONTACT and row.get("email"):
+            row["email"] = str(row["email"]).strip().lower()
+        return row
+
+
+def _converter(obj: GtmObject, fm: FieldMap, schema: TableSchema) -> Callable[[Any], Any]:
+    key = select_name(fm.attribute, schema)
+    kind = field_kind(obj, fm.field)
+    attr_type = schema.attributes.get(fm.attribute, {}).get("type")
+    if fm.attribute == "statecode" and fm.field in ("is_closed", "is_won"):
+        won = fm.field == "is_won"
+
+        def state(record: Any) -> bool | None:
+            raw = record.get(key)
+            return None if raw is None else (int(raw) == 1 if won else int(raw) != 0)
+
+        return state
+    typed: dict[str, Callable[[Any], Any]] = {
+        "uuid": _to_uuid,
+        "decimal": _to_decimal,
+        "bool": _to_bool,
+        "date": _to_date,
+        "datetime": _to_datetime,
+    }
+    if kind in typed:
+        cast = typed[kind]
+        return lambda record: cast(record.get(key))
+    labelled = attr_type in ("Picklist", "State", "Status", "Boolean") or attr_type in LOOKUP_TYPES
+
+    def text(record: Any) -> Any:
+        if labelled:
+            label = record.formatted(key) if hasattr(record, "formatted") else None
+            if label is not None:
+                return label[:250]
+        raw = record.get(key)
+        if raw is None or isinstance(raw, bool):
+            return raw
+        return str(raw)[:250]
+
+    return text
+
+
+def build_row(source: Source, record: Any, schema: TableSchema) -> dict[str, Any]:
+    """The GTM row (without keys) for one Dynamics record under a source's mapping."""
+    return RowBuilder(source, schema).build(record)
 
 
 def select_for(source: Source, schema: TableSchema, extra: Iterable[str] = ()) -> list[str]:

@@ -4,12 +4,13 @@ record would cost more than the network read at 5,000 records a page."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from gtmsync.crm_import.models import (
@@ -131,31 +132,27 @@ class RecordRepository:
         return cls(session)
 
     def upsert(self, obj: GtmObject, rows: list[dict[str, Any]]) -> None:
-        """Insert or update rows keyed by (org_id, source_table, dynamics_id)."""
+        """Insert or update rows keyed by (org_id, source_table, dynamics_id).
+
+        One `executemany` of a statement compiled once per table and database, fed plain
+        tuples (values pass through the columns' bind processors, so rows read back exactly
+        as ORM-written ones): SQLAlchemy's per-row parameter handling cost more than SQLite.
+        """
         if not rows:
             return
-        model = GTM_MODELS[obj]
-        table = model.__table__  # type: ignore[attr-defined]
-        dialect = self.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        conn = self.session.connection()
+        sql, columns, processors = _compiled_upsert(GTM_MODELS[obj].__table__, conn.dialect)  # type: ignore[attr-defined]
         now = utc_now()
-        columns = [c.name for c in table.columns if c.name not in ("id", "created_at")]
-        values = []
+        params = []
         for row in rows:
-            full = {c: row.get(c) for c in columns}
-            full["modified_at"] = now
-            full["created_at"] = now
-            values.append(full)
-        stmt = insert(table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["org_id", "source_table", "dynamics_id"],
-            set_={
-                c: stmt.excluded[c]
-                for c in columns
-                if c not in ("org_id", "source_table", "dynamics_id")
-            },
-        )
-        self.session.execute(stmt, values)
+            row["created_at"] = row["modified_at"] = now
+            params.append(
+                tuple(
+                    p(row.get(c)) if p is not None else row.get(c)
+                    for c, p in zip(columns, processors, strict=True)
+                )
+            )
+        conn.exec_driver_sql(sql, params)
 
     def existing_ids(
         self, obj: GtmObject, org_id: uuid.UUID, source_table: str, ids: Sequence[uuid.UUID]
@@ -239,3 +236,34 @@ class RecordRepository:
             .order_by(ImportedAccount.id)
         )
         return [(int(c), d, n) for c, d, n in rows if c is not None]
+
+
+_COMPILED: dict[tuple[str, str], tuple[str, list[str], list[Callable[[Any], Any] | None]]] = {}
+
+
+def _compiled_upsert(
+    table: Table, dialect: Dialect
+) -> tuple[str, list[str], list[Callable[[Any], Any] | None]]:
+    key = (table.name, dialect.name)
+    if key in _COMPILED:
+        return _COMPILED[key]
+    insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+    columns = [c.name for c in table.columns if c.name != "id"]
+    stmt = insert(table)
+    natural = ("org_id", "source_table", "dynamics_id")
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(natural),
+        set_={c: stmt.excluded[c] for c in columns if c not in (*natural, "created_at")},
+    )
+    compiler_dialect = (
+        dialect if dialect.positional else type(dialect)(paramstyle="format")  # type: ignore[call-arg]
+    )
+    compiled = stmt.compile(dialect=compiler_dialect, column_keys=columns)
+    order = list(compiled.positiontup or [])
+    if sorted(order) != sorted(columns):
+        raise RuntimeError(f"unexpected upsert parameters for {dialect.name}: {order}")
+    processors = [
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order
+    ]
+    _COMPILED[key] = (str(compiled), order, processors)
+    return _COMPILED[key]

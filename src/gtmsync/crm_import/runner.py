@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from gtmsync.crm_import import cursor as cursorlib
 from gtmsync.crm_import import matcher, rules
 from gtmsync.crm_import.budget import UsageMeter
-from gtmsync.crm_import.mapping import TableSchema, build_row, raw_value, select_for
+from gtmsync.crm_import.mapping import RowBuilder, TableSchema, raw_value, select_for
 from gtmsync.crm_import.models import (
     CursorMode,
     GtmObject,
@@ -133,6 +133,7 @@ class SourceRunner:
         self.runs = RunRepository.from_session(ctx.session)
         self.table_key = source_table_key(source)
         self.select = select_for(source, schema, rules.rule_attributes(object_rules))
+        self.builder = RowBuilder(source, schema)
         self._calls_before = ctx.meter.calls if calls_before is None else calls_before
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -422,23 +423,28 @@ class SourceRunner:
         run.records_read += len(page.deleted)
         stop = False
         if rows:
-            existing = self.records.existing_ids(
-                obj, org_id, self.table_key, [r["dynamics_id"] for r in rows]
-            )
-            new = [r for r in rows if r["dynamics_id"] not in existing]
             limit = limit_for(self.source, self.ctx.limits)
             stored = cursor.stored_count or 0
-            if stored + len(new) > limit:
-                allowed = {id(r) for r in new[: max(0, limit - stored)]}
-                rows = [r for r in rows if r["dynamics_id"] in existing or id(r) in allowed]
-                new = [r for r in new if id(r) in allowed]
-                stop = True
+            new = rows  # an upper bound; looked at closely only near the limit
+            if stored + len(rows) > limit:
+                stored = self.records.count(obj, org_id, self.table_key)
+                existing = self.records.existing_ids(
+                    obj, org_id, self.table_key, [r["dynamics_id"] for r in rows]
+                )
+                new = [r for r in rows if r["dynamics_id"] not in existing]
+                if stored + len(new) > limit:
+                    allowed = {id(r) for r in new[: max(0, limit - stored)]}
+                    rows = [r for r in rows if r["dynamics_id"] in existing or id(r) in allowed]
+                    new = [r for r in new if id(r) in allowed]
+                    stop = True
             cursor.stored_count = stored + len(new)
             matcher.match_rows(self.ctx.session, obj, rows)
             self.records.upsert(obj, rows)
             run.records_stored += len(rows)
         if drop:
-            run.records_deleted += self.records.delete_ids(obj, org_id, self.table_key, drop)
+            removed = self.records.delete_ids(obj, org_id, self.table_key, drop)
+            run.records_deleted += removed
+            cursor.stored_count = max(0, (cursor.stored_count or 0) - removed)
         if watermark_window is not None:
             watermark, boundary = cursorlib.advance(
                 ensure_utc(cursor.watermark) if cursor.watermark else None,
@@ -472,7 +478,7 @@ class SourceRunner:
                 "owner_id": None,
                 "custom": None,
             }
-        row = build_row(self.source, record, self.schema)
+        row = self.builder.build(record)
         owner = row.get("owner_id")
         if owner is None:
             owner_raw = record.get("_ownerid_value")

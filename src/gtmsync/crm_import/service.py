@@ -12,7 +12,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.orm import Session
@@ -96,6 +96,15 @@ def limits_of(row: ImportSettings) -> dict[str, int]:
     return {**DEFAULT_LIMITS, **(row.object_limits or {})}
 
 
+SCHEMA_MAX_AGE = timedelta(hours=1)
+
+
+def _schema_recent(row: ImportSettings, table: str) -> bool:
+    """Metadata read within the hour is reused by a backfill (it costs requests)."""
+    read_at = (row.schema_cache or {}).get(table, {}).get("read_at")
+    return bool(read_at) and utc_now() - datetime.fromisoformat(read_at) < SCHEMA_MAX_AGE
+
+
 def get_settings_view(session: Session, org_id: uuid.UUID) -> ImportSettingsView:
     row = settings_row(session, org_id)
     return ImportSettingsView(
@@ -170,7 +179,7 @@ def refresh_schemas(
     for table in wanted:
         if table not in present:
             continue
-        cache[table] = discover_table(client, table).to_json()
+        cache[table] = {**discover_table(client, table).to_json(), "read_at": utc_now().isoformat()}
     row.schema_cache = cache
     session.flush()
     return table_schemas(row)
@@ -481,6 +490,7 @@ def run_import(
                 needs_backfill
                 and not (cursor and cursor.backfill_started)
                 and source.table not in fresh
+                and not _schema_recent(row, source.table)
             ):
                 try:
                     schemas = refresh_schemas(session, org_id, client, [source.table])
