@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ATTRIBUTE = "gtmsync_platformid"
 DEFAULT_SCHEMA_NAME = "gtmsync_PlatformId"
-KEY_SCHEMA_NAME = "gtmsync_PlatformIdKey"
 ANCHOR_MAX_LENGTH = 100
 
 
@@ -104,8 +103,9 @@ def _ensure_key(client: DataverseClient, table: str, attribute: str) -> bool:
     if any(key.attributes == (attribute,) for key in client.metadata.alternate_keys(table)):
         return True
     try:
+        # One key name per column: an org may anchor on different columns over time.
         client.metadata.create_alternate_key(
-            table, schema_name=KEY_SCHEMA_NAME, attributes=[attribute]
+            table, schema_name=f"gtmsync_{attribute}_key", attributes=[attribute]
         )
     except APIError as exc:
         # No privilege, or existing rows share a value: exports still work, resumes look
