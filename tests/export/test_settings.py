@@ -139,10 +139,31 @@ def test_platform_id_attribute_must_be_an_existing_text_attribute(
     )
 
 
+def _drop_anchor(client: DataverseClient, table: str) -> None:
+    """Remove gtmsync_platformid (and any key on it) from `table` through the metadata API."""
+    definition = f"EntityDefinitions(LogicalName='{table}')"
+    for key in client.metadata.alternate_keys(table):
+        if "gtmsync_platformid" in key.attributes:
+            keys = client.request("GET", f"{definition}/Keys", idempotent=True).json()["value"]
+            for row in keys:
+                if row["LogicalName"] == key.logical_name:
+                    client.request(
+                        "DELETE", f"{definition}/Keys({row['MetadataId']})", idempotent=True
+                    )
+    if "gtmsync_platformid" in client.metadata.attributes(table):
+        client.request(
+            "DELETE",
+            f"{definition}/Attributes(LogicalName='gtmsync_platformid')",
+            idempotent=True,
+        )
+    client.metadata.refresh(table)
+
+
 def test_create_platform_id_attribute_on_request(
     connected_org: ConnectedOrg, db_session: Session, client: DataverseClient
 ) -> None:
     org_id = connected_org.org.id
+    _drop_anchor(client, "lead")  # the local server outlives tests: start without the column
     assert "gtmsync_platformid" not in client.metadata.attributes("lead")
     document = export_settings.get_document(db_session, org_id)
     document.preferences.objects[

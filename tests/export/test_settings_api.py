@@ -3,6 +3,7 @@ server over HTTPS (the org is connected through the real sign-in)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -98,16 +99,17 @@ def test_custom_attribute_offered_after_it_is_created_in_the_tenant(
     }
     assert listed["name"]["required_level"] == "ApplicationRequired"
     assert any(o["label"] == "Consulting" for o in listed["industrycode"]["options"])
-    assert "gtmsync_tier" not in listed
+    tag = uuid.uuid4().hex[:6]  # the local server outlives the test: a new attribute each run
+    assert f"gtmsync_tier{tag}" not in listed
     with tenant_client(app, connected.org_id) as tenant:
         tenant.metadata.create_string_attribute(
-            "account", schema_name="gtmsync_Tier", label="Tier", max_length=40
+            "account", schema_name=f"gtmsync_Tier{tag}", label="Tier", max_length=40
         )
     listed = {
         a["logical_name"]: a
         for a in admin_api.get("/api/v1/export-settings/attributes/account").json()
     }
-    assert listed["gtmsync_tier"]["is_custom"] is True
+    assert listed[f"gtmsync_tier{tag}"]["is_custom"] is True
 
 
 def test_test_mapping_creates_and_deletes(admin_api: TestClient, dataverse: ServerHandle) -> None:

@@ -4,6 +4,7 @@ over HTTPS; forms posted the way the browser posts them (CSRF field included).""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -178,13 +179,14 @@ def test_mapping_type_mismatch_and_required_named_on_the_page(admin: TestClient)
 def test_test_mapping_failure_shows_dynamics_error_on_the_row(
     admin: TestClient, app: FastAPI, connected: ConnectedWeb
 ) -> None:
+    tag = uuid.uuid4().hex[:6]  # the local server outlives the test: a new attribute each run
     with tenant_client(app, connected.org_id) as tenant:
         tenant.request(
             "POST",
             "EntityDefinitions(LogicalName='account')/Attributes",
             json={
                 "@odata.type": "Microsoft.Dynamics.CRM.IntegerAttributeMetadata",
-                "SchemaName": "gtmsync_Headcount",
+                "SchemaName": f"gtmsync_Headcount{tag}",
                 "MinValue": 0,
                 "MaxValue": 100,
                 "DisplayName": {"LocalizedLabels": [{"Label": "Headcount", "LanguageCode": 1033}]},
@@ -193,10 +195,10 @@ def test_test_mapping_failure_shows_dynamics_error_on_the_row(
         )
     url = f"{EXPORT}/mapping/account"
     html = admin.get(url).text
-    assert "gtmsync_headcount" in html  # offered as soon as it exists in the tenant
+    assert f"gtmsync_headcount{tag}" in html  # offered as soon as it exists in the tenant
     form = _mapping_form(html, "test")
     form["source_field"] = [*form["source_field"], "company_employees"]
-    form["target_attribute"] = [*form["target_attribute"], "gtmsync_headcount"]
+    form["target_attribute"] = [*form["target_attribute"], f"gtmsync_headcount{tag}"]
     form["update_mode"] = [*form["update_mode"], "overwrite"]
     tested = admin.post(url, data=form)
     assert 'data-ok="false"' in tested.text

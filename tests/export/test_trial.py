@@ -3,6 +3,7 @@ rows as they are, deleted again; Dynamics' own refusal shown on the row it names
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -40,12 +41,13 @@ def test_defaults_create_and_delete_a_record(
 def test_dynamics_refusal_shown_on_the_row_it_names(
     client: DataverseClient, dataverse: ServerHandle
 ) -> None:
+    tag = uuid.uuid4().hex[:6]  # the local server outlives the test: a new attribute each run
     client.request(
         "POST",
         "EntityDefinitions(LogicalName='account')/Attributes",
         json={
             "@odata.type": "Microsoft.Dynamics.CRM.IntegerAttributeMetadata",
-            "SchemaName": "gtmsync_Headcount",
+            "SchemaName": f"gtmsync_Headcount{tag}",
             "MinValue": 0,
             "MaxValue": 100,
             "DisplayName": {"LocalizedLabels": [{"Label": "Headcount", "LanguageCode": 1033}]},
@@ -57,7 +59,7 @@ def test_dynamics_refusal_shown_on_the_row_it_names(
         *default_rows(ExportObject.ACCOUNT),
         MappingRow(
             source_field="company_employees",
-            target_attribute="gtmsync_headcount",
+            target_attribute=f"gtmsync_headcount{tag}",
             update_mode=UpdateMode.OVERWRITE,
         ),
     ]
@@ -66,9 +68,9 @@ def test_dynamics_refusal_shown_on_the_row_it_names(
     assert not result.ok
     assert result.created_id is None
     assert [(e.row, e.attribute) for e in result.row_errors] == [
-        (len(rows) - 1, "gtmsync_headcount")
+        (len(rows) - 1, f"gtmsync_headcount{tag}")
     ]
-    assert "The value 120 of 'gtmsync_headcount'" in result.row_errors[0].message
+    assert f"The value 120 of 'gtmsync_headcount{tag}'" in result.row_errors[0].message
     assert "outside the valid range" in result.row_errors[0].message
     assert dataverse.store.count("account") == before
 
