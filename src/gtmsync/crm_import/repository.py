@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Select, Table, delete, func, select, update
@@ -143,15 +144,18 @@ class RecordRepository:
         conn = self.session.connection()
         sql, columns, processors = _compiled_upsert(GTM_MODELS[obj].__table__, conn.dialect)  # type: ignore[attr-defined]
         now = utc_now()
+        getter = itemgetter(*columns)
+        converting = [(i, p) for i, p in enumerate(processors) if p is not None]
         params = []
         for row in rows:
+            for column in columns:
+                row.setdefault(column, None)
             row["created_at"] = row["modified_at"] = now
-            params.append(
-                tuple(
-                    p(row.get(c)) if p is not None else row.get(c)
-                    for c, p in zip(columns, processors, strict=True)
-                )
-            )
+            values = list(getter(row))
+            for i, process in converting:
+                if values[i] is not None:
+                    values[i] = process(values[i])
+            params.append(tuple(values))
         conn.exec_driver_sql(sql, params)
 
     def existing_ids(
