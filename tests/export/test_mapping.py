@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import date
 
@@ -137,18 +138,10 @@ def test_required_attribute_unmapped_refused(client: DataverseClient) -> None:
 
 
 def test_intent_points_written_to_custom_attributes(client: DataverseClient) -> None:
-    for name in ("gtmsync_cloudscore", "gtmsync_clouddate"):
-        if name not in client.metadata.attributes("account"):
-            client.metadata.create_string_attribute(
-                "account", schema_name=name.replace("gtmsync_", "gtmsync_X"), label=name
-            )
-    attrs = client.metadata.attributes("account")
-    score = next(
-        a for a in attrs if a.startswith("gtmsync_xcloudscore") or a == "gtmsync_cloudscore"
-    )
-    issued = next(
-        a for a in attrs if a.startswith("gtmsync_xclouddate") or a == "gtmsync_clouddate"
-    )
+    tag = uuid.uuid4().hex[:6]  # the local server outlives the test: new attributes each run
+    for schema in (f"gtmsync_CloudScore{tag}", f"gtmsync_CloudDate{tag}"):
+        client.metadata.create_string_attribute("account", schema_name=schema, label=schema)
+    score, issued = f"gtmsync_cloudscore{tag}", f"gtmsync_clouddate{tag}"
     intent = [
         IntentMappingRow(
             topic="Cloud Security", data_point=IntentDataPoint.SIGNAL_SCORE, target_attribute=score
