@@ -40,7 +40,7 @@ from gtmsync.db.engine import create_engine, create_session_factory
 from gtmsync.db.unit_of_work import session_scope
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' real sign-in helper
-from tests.fixtures.connection import connect_org, connection_settings  # noqa: E402
+from tests.fixtures.connection import connect_org, connection_settings
 
 CHUNK = 20_000
 PAGE = 5000
@@ -79,9 +79,7 @@ def change(store: Store, updates: int, deletes: int) -> None:
     sql = store.tables["account"]
     ts = store.tombstones
     with store.write() as conn:
-        ids = list(
-            conn.execute(sa.select(sql.c.accountid).limit(updates + deletes)).scalars()
-        )
+        ids = list(conn.execute(sa.select(sql.c.accountid).limit(updates + deletes)).scalars())
         now = format_datetime(utc_now())
         first = store.next_versions(conn, len(ids))
         for i, account_id in enumerate(ids[:updates]):
@@ -95,14 +93,18 @@ def change(store: Store, updates: int, deletes: int) -> None:
         conn.execute(
             ts.insert(),
             [
-                {"version": first + updates + i, "table_name": "account", "record_id": rid,
-                 "deleted_on": now}
+                {
+                    "version": first + updates + i,
+                    "table_name": "account",
+                    "record_id": rid,
+                    "deleted_on": now,
+                }
                 for i, rid in enumerate(gone)
             ],
         )
 
 
-def main() -> None:  # noqa: PLR0915 - one linear script
+def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--accounts", type=int, default=1_000_000)
     parser.add_argument("--changes", type=int, default=10_000)
@@ -117,8 +119,14 @@ def main() -> None:  # noqa: PLR0915 - one linear script
         for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):  # MSAL (requests) trusts it too
             os.environ[name] = str(server.ca_bundle)
         result = seed(
-            store, server.directory, server.security,
-            accounts=0, contacts=0, leads=0, opportunities=0, products=0,
+            store,
+            server.directory,
+            server.security,
+            accounts=0,
+            contacts=0,
+            leads=0,
+            opportunities=0,
+            products=0,
         )
         owners = list(result.users.values())
         load_s = top_up(store, owners, args.accounts)
@@ -145,8 +153,12 @@ def main() -> None:  # noqa: PLR0915 - one linear script
             started = time.perf_counter()
             with session_scope(factory) as session:
                 (done,) = import_service.run_import(
-                    session, org_id, table="account", checkpoint=session.commit,
-                    settings=settings, on_request=sample,
+                    session,
+                    org_id,
+                    table="account",
+                    checkpoint=session.commit,
+                    settings=settings,
+                    on_request=sample,
                 )
                 session.expunge(done)
             return done, time.perf_counter() - started
@@ -156,7 +168,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script
         incremental, incremental_s = run()
         engine.dispose()
 
-    assert backfill.kind == "backfill" and backfill.status == "succeeded", backfill.errors
+    assert backfill.kind == "backfill", backfill.errors
+    assert backfill.status == "succeeded", backfill.errors
     assert incremental.kind == "incremental", incremental.errors
     changed = args.changes + args.deletes
     rows = [
@@ -167,16 +180,22 @@ def main() -> None:  # noqa: PLR0915 - one linear script
     ]
     first_half = samples[: max(1, len(samples) // 2)]
     growth = (max(samples) - max(first_half)) if samples else 0.0
-    print(f"\nDynamics import benchmark: {total:,} accounts, {changed:,} changes "
-          f"({args.changes:,} updates, {args.deletes:,} deletions); server data {data}")
+    print(
+        f"\nDynamics import benchmark: {total:,} accounts, {changed:,} changes "
+        f"({args.changes:,} updates, {args.deletes:,} deletions); server data {data}"
+    )
     if load_s:
         print(f"server bulk load: {load_s:.1f} s")
-    print(f"backfill: {backfill_s:.1f} s, {backfill.api_calls} requests, "
-          f"{backfill.records_stored:,} stored; incremental: {incremental_s:.2f} s, "
-          f"{incremental.api_calls} requests, {incremental.records_stored:,} stored, "
-          f"{incremental.records_deleted:,} deleted")
-    print(f"peak RSS {max(samples, default=rss_mib()):.0f} MiB; growth over the second half "
-          f"of the backfill {growth:+.0f} MiB (flat = about 0)")
+    print(
+        f"backfill: {backfill_s:.1f} s, {backfill.api_calls} requests, "
+        f"{backfill.records_stored:,} stored; incremental: {incremental_s:.2f} s, "
+        f"{incremental.api_calls} requests, {incremental.records_stored:,} stored, "
+        f"{incremental.records_deleted:,} deleted"
+    )
+    print(
+        f"peak RSS {max(samples, default=rss_mib()):.0f} MiB; growth over the second half "
+        f"of the backfill {growth:+.0f} MiB (flat = about 0)"
+    )
     print(f"{'measure':<40} {'value':>12} {'target':>10} {'ratio':>7}")
     for name, value, target, kind in rows:
         if target is None:

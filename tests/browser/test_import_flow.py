@@ -81,9 +81,9 @@ def test_edit_mapping_add_rule_sync_now_and_see_the_run(
 
     with session_scope(hub.session_factory) as session:
         rows = {
-            r.dynamics_id: r  # type: ignore[attr-defined]
+            r.dynamics_id: r
             for r in import_service.records(session, org_id, GtmObject.ACCOUNT, "account")
         }
     assert excluded not in rows
     assert kept in rows
-    assert rows[kept].hq_phone is None  # type: ignore[attr-defined]
+    assert rows[kept].hq_phone is None

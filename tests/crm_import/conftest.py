@@ -66,7 +66,7 @@ class Importer:
 
     def stored_ids(self, obj: GtmObject, source_table: str | None = None) -> list[uuid.UUID]:
         rows = import_service.records(self.session, self.org_id, obj, source_table)
-        return [r.dynamics_id for r in rows]  # type: ignore[attr-defined]
+        return [r.dynamics_id for r in rows]
 
     def store_ids(
         self, table: str, where: Callable[[sa.Table], Any] | None = None

@@ -107,22 +107,22 @@ class TestMatching:
             r.dynamics_id: r
             for r in import_service.records(session, importer.org_id, GtmObject.ACCOUNT)
         }
-        assert (accounts[a1].matched_company_id, accounts[a1].match_method) == (  # type: ignore[attr-defined]
+        assert (accounts[a1].matched_company_id, accounts[a1].match_method) == (
             by_domain.id,
             MatchMethod.DOMAIN,
         )
-        assert accounts[a1].domain == "matchdomain-test.com"  # type: ignore[attr-defined]
-        assert (accounts[a2].matched_company_id, accounts[a2].match_method) == (  # type: ignore[attr-defined]
+        assert accounts[a1].domain == "matchdomain-test.com"
+        assert (accounts[a2].matched_company_id, accounts[a2].match_method) == (
             by_name.id,
             MatchMethod.NAME,
         )
-        assert accounts[a3].matched_company_id is None  # type: ignore[attr-defined]  # kept, unmatched
+        assert accounts[a3].matched_company_id is None  # kept, unmatched
         contacts = {
             r.dynamics_id: r
             for r in import_service.records(session, importer.org_id, GtmObject.CONTACT)
         }
-        assert contacts[c1].matched_contact_id == person.id  # type: ignore[attr-defined]
-        assert contacts[c1].match_method == MatchMethod.EMAIL  # type: ignore[attr-defined]
+        assert contacts[c1].matched_contact_id == person.id
+        assert contacts[c1].match_method == MatchMethod.EMAIL
 
         targets = import_service.my_target_accounts(
             session, importer.org_id, importer.connected.seller.id
@@ -141,8 +141,8 @@ class TestMatching:
         assert run.status == RunStatus.SUCCEEDED, run.errors
         leads = import_service.records(importer.session, importer.org_id, GtmObject.CONTACT, "lead")
         assert len(leads) == len(importer.store_ids("lead"))
-        assert all(r.source_table == "lead" for r in leads)  # type: ignore[attr-defined]
-        assert any(r.lead_status for r in leads)  # type: ignore[attr-defined]
+        assert all(r.source_table == "lead" for r in leads)
+        assert any(r.lead_status for r in leads)
 
 
 class TestUsage:

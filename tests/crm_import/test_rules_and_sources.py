@@ -185,7 +185,7 @@ class TestSources:
         rows = import_service.records(
             importer.session, importer.org_id, GtmObject.ACCOUNT, custom_table
         )
-        assert {r.dynamics_id: r.name for r in rows} == {  # type: ignore[attr-defined]
+        assert {r.dynamics_id: r.name for r in rows} == {
             i: f"Partner {n}" for n, i in enumerate(ids)
         }
 
@@ -216,10 +216,10 @@ class TestSources:
         role_run = runs["role:account:primarycontactid"]
         assert role_run.status == RunStatus.SUCCEEDED, role_run.errors
         roles = import_service.records(importer.session, importer.org_id, GtmObject.ROLE)
-        with_contact = {r.dynamics_id for r in roles if r.related_id == contact_id}  # type: ignore[attr-defined]
+        with_contact = {r.dynamics_id for r in roles if r.related_id == contact_id}
         assert set(account_ids) <= with_contact
-        assert {r.role for r in roles} == {"Primary Contact"}  # type: ignore[attr-defined]
-        assert {r.record_table for r in roles} == {"account"}  # type: ignore[attr-defined]
+        assert {r.role for r in roles} == {"Primary Contact"}
+        assert {r.record_table for r in roles} == {"account"}
 
 
 class TestUnreadableAttributes:
@@ -244,8 +244,8 @@ class TestUnreadableAttributes:
             assert run.status == RunStatus.SUCCEEDED, run.errors
             rows = import_service.records(importer.session, importer.org_id, GtmObject.ACCOUNT)
             assert rows
-            assert all(r.hq_phone is None for r in rows)  # type: ignore[attr-defined]
-            assert any(r.name for r in rows)  # type: ignore[attr-defined]
+            assert all(r.hq_phone is None for r in rows)
+            assert any(r.name for r in rows)
             with pytest.raises(UserError, match="column security"):
                 import_service.save_mapping(
                     importer.session, importer.org_id, doc, actor=None, settings=importer.cfg

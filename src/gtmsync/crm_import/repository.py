@@ -4,7 +4,7 @@ record would cost more than the network read at 5,000 records a page."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from operator import itemgetter
 from typing import Any
@@ -242,12 +242,10 @@ class RecordRepository:
         return [(int(c), d, n) for c, d, n in rows if c is not None]
 
 
-_COMPILED: dict[tuple[str, str], tuple[str, list[str], list[Callable[[Any], Any] | None]]] = {}
+_COMPILED: dict[tuple[str, str], tuple[str, list[str], list[Any]]] = {}
 
 
-def _compiled_upsert(
-    table: Table, dialect: Dialect
-) -> tuple[str, list[str], list[Callable[[Any], Any] | None]]:
+def _compiled_upsert(table: Table, dialect: Dialect) -> tuple[str, list[str], list[Any]]:
     key = (table.name, dialect.name)
     if key in _COMPILED:
         return _COMPILED[key]

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.orm import Session
@@ -58,7 +59,7 @@ from gtmsync.crm_import.schemas import (
     UsageDay,
     UsageView,
 )
-from gtmsync.dataverse import BudgetExceededError, DataverseClient, DataverseError
+from gtmsync.dataverse import BudgetExceededError, DataverseClient, DataverseError, RequestInfo
 from gtmsync.kit.clock import ensure_utc, utc_now
 from gtmsync.kit.errors import UserError
 from gtmsync.platform import audit
@@ -425,7 +426,7 @@ def run_import(
     backfill: bool = False,
     reason: str | None = None,
     settings: Settings | None = None,
-    on_request: Callable[[object], None] | None = None,
+    on_request: Callable[[RequestInfo], None] | None = None,
 ) -> list[ImportRun]:
     """Run every enabled source of the org (or those reading `table`), one after another."""
     settings = settings or get_settings()
@@ -441,10 +442,10 @@ def run_import(
     meter = UsageMeter(budget=row.daily_budget, used_today=usage.on_day(org_id, utc_now().date()))
     extra = on_request
 
-    def hook(info: object) -> None:
+    def hook(info: RequestInfo) -> None:
         if extra is not None:
             extra(info)
-        meter.on_request(info)  # type: ignore[arg-type]
+        meter.on_request(info)
 
     checkpoint()
     runs: list[ImportRun] = []
@@ -662,7 +663,7 @@ def my_target_accounts(
 
 def records(
     session: Session, org_id: uuid.UUID, obj: GtmObject, source_table: str | None = None
-) -> Sequence[object]:
+) -> Sequence[Any]:
     """Stored GTM records of one object (tests, CLI status, the search issue's reads)."""
     return RecordRepository.from_session(session).list_rows(obj, org_id, source_table)
 
