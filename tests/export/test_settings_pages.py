@@ -215,3 +215,52 @@ def test_non_admin_gets_403(make_client: Callable[[], TestClient], connected: Co
     assert sign_in(client, connected.seller).status_code == 303
     for path in (EXPORT, f"{EXPORT}/mapping/account", f"{EXPORT}/intent"):
         assert client.get(path).status_code == 403
+
+
+def test_intent_tab_maps_a_topic_to_custom_attributes(
+    admin: TestClient, app: FastAPI, connected: ConnectedWeb
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    with tenant_client(app, connected.org_id) as tenant:
+        tenant.metadata.create_string_attribute(
+            "account", schema_name=f"gtmsync_CloudStrength{tag}", label="Cloud strength"
+        )
+    strength = f"gtmsync_cloudstrength{tag}"
+    url = f"{EXPORT}/intent"
+    page = admin.get(url)
+    assert page.status_code == 200
+    added = admin.post(
+        url,
+        data={
+            "csrf_token": csrf_from(page.text),
+            "action": "add-topic",
+            "new_topic": "Cloud Security",
+        },
+    )
+    assert 'data-topic="Cloud Security"' in added.text
+    assert strength in added.text  # a custom text attribute is offered
+    assert '<option value="telephone1"' not in added.text  # standard attributes are not
+    form = {
+        "csrf_token": csrf_from(added.text),
+        "version": "0",
+        "action": "save",
+        "topic": ["Cloud Security"],
+        "signal_score": [""],
+        "audience_strength": [strength],
+        "signal_location": [""],
+        "intent_id": [""],
+        "issue_date": [""],
+    }
+    saved = admin.post(url, data=form, follow_redirects=False)
+    assert saved.status_code == 303, saved.text
+    with session_scope(app.state.session_factory) as session:
+        rows = export_settings.get_document(session, connected.org_id).intent_mappings
+    assert [(r.topic, r.data_point.value, r.target_attribute) for r in rows] == [
+        ("Cloud Security", "audience_strength", strength)
+    ]
+    # A standard attribute is refused on save, named on the intent row.
+    form["signal_location"] = ["telephone1"]
+    form["version"] = "1"
+    refused = admin.post(url, data=form)
+    assert refused.status_code == 400
+    assert "is a standard attribute" in refused.text
