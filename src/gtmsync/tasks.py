@@ -17,6 +17,8 @@ from gtmsync.db.engine import create_engine, create_session_factory
 from gtmsync.db.unit_of_work import session_scope
 from gtmsync.export import service as export_service
 from gtmsync.jobs.queue import get_huey
+from gtmsync.search import saved as saved_searches
+from gtmsync.search import snapshot as search_snapshot
 from gtmsync.settings import get_settings
 from gtmsync.sharing import service as sharing_service
 from gtmsync.writeback import service as writeback_service
@@ -87,3 +89,21 @@ def schedule_imports() -> None:
         due = import_service.orgs_due(session, get_settings().import_interval_minutes)
     for org_id in due:
         import_run(str(org_id))
+
+
+@huey.periodic_task(crontab(minute="0", hour="3"), name="search.snapshot")  # type: ignore[untyped-decorator]
+def refresh_search_snapshots() -> None:
+    """Daily: rebuild each org's Dynamics filter snapshot from its imported data (one
+    transaction per org, so searches see the old snapshot or the new one, never a mix)."""
+    with session_scope(_sessions()) as session:
+        orgs = search_snapshot.orgs_with_imports(session)
+    for org_id in orgs:
+        with session_scope(_sessions()) as session:
+            search_snapshot.take(session, org_id)
+
+
+@huey.periodic_task(crontab(minute="0", hour="4"), name="search.saved_alerts")  # type: ignore[untyped-decorator]
+def check_saved_searches() -> None:
+    """Daily, after the snapshot: record new matches of every saved search with alerts on."""
+    with session_scope(_sessions()) as session:
+        saved_searches.check_all(session)

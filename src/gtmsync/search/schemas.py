@@ -5,6 +5,18 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 
+class Indicator(BaseModel):
+    """Whether the hit exists in Dynamics, as of the daily snapshot."""
+
+    in_dynamics: bool
+    table: str | None = None
+    dynamics_id: str | None = None
+    owner_name: str | None = None
+    others: int = Field(0, description="Further Dynamics records matching the same record.")
+    as_of: str | None = None
+    url: str | None = None
+
+
 class CompanyHit(BaseModel):
     id: int
     platform_id: str
@@ -15,6 +27,7 @@ class CompanyHit(BaseModel):
     revenue: int | None
     city: str | None
     country: str | None
+    dynamics: Indicator | None = None
 
 
 class ContactHit(BaseModel):
@@ -28,6 +41,7 @@ class ContactHit(BaseModel):
     management_level: str | None
     company_name: str | None
     company_platform_id: str | None
+    dynamics: Indicator | None = None
 
 
 class SearchResult(BaseModel):
@@ -39,3 +53,46 @@ class SearchResult(BaseModel):
     page_size: int
     filters: list[str] = Field(description="The filters in words.")
     hits: list[CompanyHit | ContactHit]
+
+
+class CustomFieldOut(BaseModel):
+    attribute: str
+    type: str
+    label: str
+    targets: list[str]
+
+
+class FilterSettingsOut(BaseModel):
+    account: bool
+    opportunity: bool
+    contact: bool
+    lead: bool
+    custom_fields: dict[str, list[CustomFieldOut]]
+
+
+class FilterTogglesIn(BaseModel):
+    account: bool | None = None
+    opportunity: bool | None = None
+    contact: bool | None = None
+    lead: bool | None = None
+
+
+class CustomFieldIn(BaseModel):
+    object: str = Field(description="account, contact or lead")
+    attribute: str = Field(description="The Dynamics column's logical name.")
+
+
+class SavedSearchIn(BaseModel):
+    name: str
+    object: str
+    params: list[tuple[str, str]] = Field(
+        description="Filter pairs, e.g. [['crm_owner__in','all']]"
+    )
+
+
+class SavedSearchOut(BaseModel):
+    id: str
+    name: str
+    object: str
+    params: list[tuple[str, str]]
+    new_matches: int

@@ -180,3 +180,46 @@ def facet_values(session: Session, column: str, *, limit: int = 200) -> list[str
     col = sources[column]
     query = select(col).where(col.is_not(None)).distinct().order_by(col).limit(limit)
     return [str(v) for v in session.scalars(query)]
+
+
+@dataclass(frozen=True)
+class AdvancedResult:
+    """A page of hits with the CRM filters applied and each hit's in-Dynamics indicator."""
+
+    page: SearchPage
+    indicators: dict[int, Any]
+    crm_sentences: list[str]
+    snapshot_taken_at: Any
+
+
+def advanced_search(
+    session: Session,
+    org_id: Any,
+    obj: SearchObject,
+    params: Sequence[tuple[str, str]],
+    *,
+    sort: str = "name",
+    page: int = 1,
+    page_size: int = DEFAULT_PAGE_SIZE,
+) -> AdvancedResult:
+    """Standard filters plus `crm_*` filters (over the daily snapshot) in one query."""
+    from gtmsync.search import crm_filters, profiles, snapshot
+    from gtmsync.search.filters import parse
+
+    standard = parse(obj, [(k, v) for k, v in params if not k.startswith(crm_filters.PREFIX)])
+    crm = crm_filters.parse(session, org_id, obj, params)
+    result = search(
+        session, standard, sort=sort, page=page, page_size=page_size, extra_where=crm.where()
+    )
+    result = SearchPage(
+        obj=result.obj,
+        hits=result.hits,
+        total=result.total,
+        total_is_capped=result.total_is_capped,
+        page=result.page,
+        page_size=result.page_size,
+        sentences=[*result.sentences, *crm.sentences()],
+    )
+    marks = profiles.indicators(session, org_id, obj, [h.id for h in result.hits])
+    taken = snapshot.info(session, org_id)
+    return AdvancedResult(result, marks, crm.sentences(), taken.taken_at if taken else None)

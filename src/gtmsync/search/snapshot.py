@@ -1,0 +1,211 @@
+"""The daily CRM snapshot behind the Dynamics filters and indicators.
+
+`take(session, org_id)` rebuilds one org's snapshot from the imported data: delete the org's
+rows and insert the new ones in the caller's transaction, so readers see the old snapshot or
+the new one, never half of each (the edge commits once at the end). It runs from the daily
+`search.snapshot` task only; Sync Now refreshes the import, and the seeds say filters follow
+the next day, which is what users are told on the page.
+
+The data is read through `crm_import.service.records` (features talk through services).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from gtmsync.crm_import import service as import_service
+from gtmsync.crm_import.schemas import GtmObject
+from gtmsync.kit.clock import ensure_utc, utc_now
+from gtmsync.search.models import SearchSnapshot, SnapAccount, SnapContact, SnapOpportunity
+
+LIMITS = {"accounts": 20_000_000, "contacts": 20_000_000, "leads": 20_000_000}
+OPPORTUNITY_LIMIT = 5_000_000
+CHUNK = 5_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    taken_at: datetime
+    accounts: int
+    contacts: int
+    leads: int
+    opportunities: int
+    truncated: str | None
+
+
+def _custom(row: Any) -> dict[str, Any] | None:
+    custom = getattr(row, "custom", None)
+    if not custom:
+        return None
+    return {k: (None if v is None else str(v)) for k, v in custom.items()}
+
+
+def _sort_key(row: Any) -> datetime:
+    modified = getattr(row, "modified_on", None)
+    return ensure_utc(modified) if modified else _EPOCH
+
+
+def _insert(session: Session, table: Any, rows: Iterable[dict[str, Any]]) -> None:
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= CHUNK:
+            session.execute(insert(table), chunk)
+            chunk = []
+    if chunk:
+        session.execute(insert(table), chunk)
+
+
+def _grouped(rows: Sequence[Any], key: str) -> dict[int, list[Any]]:
+    groups: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        target = getattr(row, key)
+        if target is not None:
+            groups[int(target)].append(row)
+    for group in groups.values():
+        group.sort(key=_sort_key, reverse=True)  # most recently modified first
+    return groups
+
+
+def take(
+    session: Session,
+    org_id: uuid.UUID,
+    *,
+    limits: dict[str, int] | None = None,
+    opportunity_limit: int = OPPORTUNITY_LIMIT,
+) -> SnapshotInfo:
+    """Rebuild the org's snapshot; flushes, the edge commits (one transaction = one swap)."""
+    caps = {**LIMITS, **(limits or {})}
+    truncated: list[str] = []
+    owners = {
+        getattr(u, "dynamics_id"): getattr(u, "full_name")  # noqa: B009
+        for u in import_service.records(session, org_id, GtmObject.USER)
+    }
+
+    accounts = [
+        a
+        for a in import_service.records(session, org_id, GtmObject.ACCOUNT)
+        if getattr(a, "matched_company_id", None) is not None
+    ]
+    if len(accounts) > caps["accounts"]:
+        truncated.append(f"accounts beyond {caps['accounts']:,}")
+        accounts = accounts[: caps["accounts"]]
+    by_company = _grouped(accounts, "matched_company_id")
+    company_of_account = {a.dynamics_id: int(a.matched_company_id) for a in accounts}
+
+    people = [
+        c
+        for c in import_service.records(session, org_id, GtmObject.CONTACT)
+        if getattr(c, "matched_contact_id", None) is not None
+    ]
+    contacts = [c for c in people if c.source_table != "lead"][: caps["contacts"]]
+    leads = [c for c in people if c.source_table == "lead"][: caps["leads"]]
+    if len(contacts) + len(leads) < len(people):
+        truncated.append("contacts or leads beyond the limit")
+
+    opportunities: list[dict[str, Any]] = []
+    for opp in import_service.records(session, org_id, GtmObject.OPPORTUNITY):
+        company_id = company_of_account.get(getattr(opp, "account_dynamics_id", None))
+        if company_id is None:
+            continue
+        if len(opportunities) >= opportunity_limit:
+            truncated.append(f"opportunities beyond {opportunity_limit:,}")
+            break
+        status = "open" if not opp.is_closed else ("won" if opp.is_won else "lost")
+        opportunities.append(
+            {
+                "org_id": org_id,
+                "company_id": company_id,
+                "stage": opp.stage,
+                "amount": opp.amount,
+                "close_date": opp.close_date,
+                "status": status,
+            }
+        )
+
+    for table in (SnapAccount, SnapContact, SnapOpportunity):
+        session.execute(delete(table).where(table.org_id == org_id))
+
+    def account_rows() -> Iterable[dict[str, Any]]:
+        for company_id, group in by_company.items():
+            for index, acct in enumerate(group):
+                yield {
+                    "org_id": org_id,
+                    "company_id": company_id,
+                    "dynamics_id": acct.dynamics_id,
+                    "name": acct.name,
+                    "owner_id": acct.owner_id,
+                    "owner_name": owners.get(acct.owner_id),
+                    "account_type": acct.account_type,
+                    "modified_on": acct.modified_on,
+                    "custom": _custom(acct),
+                    "is_primary": index == 0,
+                    "match_count": len(group),
+                }
+
+    def contact_rows() -> Iterable[dict[str, Any]]:
+        for source in (contacts, leads):
+            for contact_id, group in _grouped(source, "matched_contact_id").items():
+                for index, person in enumerate(group):
+                    name = " ".join(p for p in (person.first_name, person.last_name) if p)
+                    yield {
+                        "org_id": org_id,
+                        "contact_id": contact_id,
+                        "source_table": "lead" if person.source_table == "lead" else "contact",
+                        "dynamics_id": person.dynamics_id,
+                        "name": name or None,
+                        "owner_id": person.owner_id,
+                        "owner_name": owners.get(person.owner_id),
+                        "do_not_email": bool(person.do_not_email),
+                        "lead_status": person.lead_status,
+                        "modified_on": person.modified_on,
+                        "custom": _custom(person),
+                        "is_primary": index == 0,
+                        "match_count": len(group),
+                    }
+
+    _insert(session, SnapAccount, account_rows())
+    _insert(session, SnapContact, contact_rows())
+    _insert(session, SnapOpportunity, opportunities)
+
+    info = SnapshotInfo(
+        taken_at=utc_now(),
+        accounts=len(accounts),
+        contacts=len(contacts),
+        leads=len(leads),
+        opportunities=len(opportunities),
+        truncated="; ".join(truncated) or None,
+    )
+    row = session.get(SearchSnapshot, org_id)
+    if row is None:
+        row = SearchSnapshot(org_id=org_id, taken_at=info.taken_at)
+        session.add(row)
+    row.taken_at = info.taken_at
+    row.accounts, row.contacts, row.leads = info.accounts, info.contacts, info.leads
+    row.opportunities, row.truncated = info.opportunities, info.truncated
+    session.flush()
+    return info
+
+
+def info(session: Session, org_id: uuid.UUID) -> SnapshotInfo | None:
+    row = session.get(SearchSnapshot, org_id)
+    if row is None:
+        return None
+    return SnapshotInfo(
+        row.taken_at, row.accounts, row.contacts, row.leads, row.opportunities, row.truncated
+    )
+
+
+def orgs_with_imports(session: Session) -> list[uuid.UUID]:
+    """Orgs the daily task snapshots: every org the import runs for, plus existing ones."""
+    known = set(session.scalars(select(SearchSnapshot.org_id)))
+    return sorted(known | set(import_service.orgs_to_import(session)), key=str)
