@@ -94,6 +94,10 @@ def test_plan_review_decide_run_and_csv(
         assert queued.status_code == 202, queued.text
         assert queued.json()["status"] == "queued"
         assert queue.pending_count() == before + 1
+        import gtmsync.tasks  # noqa: F401 - the worker's task registry resolves the job
+
+        [job] = [j for j in queue.pending() if j.args == (str(connected.org.id), export_id)]
+        assert job.name == "export.run"
         # The worker's part (the `export.run` task body), run here in-process.
         with session_scope(factory) as session:
             export_service.run(

@@ -237,10 +237,10 @@ class TestSigkill:
         )
         assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
         with session_factory() as session:
-            export = session.get(Export, export_id)
-            assert export is not None
-            assert export.status == ExportStatus.RUNNING  # it never got to say otherwise
-            assert export.processed == 2
+            left = session.get(Export, export_id)
+            assert left is not None
+            assert left.status == ExportStatus.RUNNING  # it never got to say otherwise
+            assert left.processed == 2
             connected.org = session.merge(connected.org)
             assert sum(anchored(connected, session, ExportObject.ACCOUNT, None, pids).values()) == 2
             done = export_service.run(

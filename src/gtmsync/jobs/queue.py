@@ -46,4 +46,4 @@ def enqueue(name: str, *args: object, huey: Huey | None = None) -> str:
         None, None, None, None, None, None, None,
     )  # fmt: skip
     queue.storage.enqueue(queue.serializer.serialize(message), None)
-    return message.id
+    return str(message.id)
