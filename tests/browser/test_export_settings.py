@@ -72,6 +72,13 @@ def test_mapping_edit_test_mapping_and_save(
     expect(page.get_by_role("status")).to_have_text("Contacts mapping saved.")
     expect(page.get_by_label(f"Platform field, row {count + 1}")).to_have_value("department")
 
+    # The Export tab: the seeds' three association situations, manual by default.
+    page.get_by_role("link", name="Export", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Export Preferences")
+    expect(page.get_by_label("Manually create and associate with a new Account")).to_be_checked()
+    expect(page.get_by_label("Manually confirm Account association")).to_be_checked()
+    expect(page.get_by_label("User must manually associate Contacts with Accounts")).to_be_checked()
+
     with session_scope(hub.session_factory) as session:
         stored = export_settings.load(session, connected.org_id)
         assert stored.version == 1
