@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 import pytest
 from sqlalchemy.orm import Session
@@ -17,12 +18,14 @@ from gtmsync.export.schemas import (
     DuplicateAction,
     ExportObject,
     ExportSettingsDocument,
+    IntentDataPoint,
+    IntentMappingRow,
     ManyMatchAccount,
     NoMatchAccount,
     UpdateMode,
 )
 from gtmsync.kit.errors import UserError
-from gtmsync.platform.models import User
+from gtmsync.platform.models import IntentSignal, User
 from tests.export.exporting import SPECIAL, anchor, company, configure, person, tag
 from tests.fixtures.connection import ConnectedOrg
 from tests.fixtures.factories import make_user
@@ -403,3 +406,53 @@ class TestAssociation:
         [contact] = by_anchor(connected_org, db_session, "contacts", someone.platform_id)
         assert contact["_parentcustomerid_value"] == str(first)
         assert str(second) != str(first)
+
+
+class TestIntent:
+    def test_intent_data_points_are_written_with_the_company(
+        self, connected_org: ConnectedOrg, db_session: Session
+    ) -> None:
+        t = tag()
+        score, intent_id = f"new_CloudScore{t}", f"new_CloudId{t}"
+        with connected_org.client(db_session) as client:
+            for schema in (score, intent_id):
+                client.metadata.create_string_attribute("account", schema_name=schema, label=schema)
+        acme = company(db_session, f"Intent Co {t}")
+        for n, (day, value) in enumerate(((date(2026, 1, 5), 40), (date(2026, 11, 1), 87))):
+            db_session.add(
+                IntentSignal(
+                    signal_id=f"S-{t}-{n}",
+                    company_id=acme.id,
+                    topic="Cloud Security",
+                    signal_score=value,
+                    issue_date=day,
+                )
+            )
+        db_session.flush()
+
+        def map_intent(document: ExportSettingsDocument) -> None:
+            document.intent_mappings = [
+                IntentMappingRow(
+                    topic="Cloud Security",
+                    data_point=IntentDataPoint.SIGNAL_SCORE,
+                    target_attribute=score.lower(),
+                ),
+                IntentMappingRow(
+                    topic="Cloud Security",
+                    data_point=IntentDataPoint.INTENT_ID,
+                    target_attribute=intent_id.lower(),
+                ),
+            ]
+
+        configure(db_session, connected_org, map_intent)
+        export = plan(
+            db_session,
+            connected_org,
+            ExportObject.ACCOUNT,
+            [acme.platform_id],
+            connected_org.seller,
+        )
+        run(db_session, connected_org, export)
+        [row] = by_anchor(connected_org, db_session, "accounts", acme.platform_id)
+        assert row[score.lower()] == "87"  # the newest signal of the topic
+        assert row[intent_id.lower()] == f"S-{t}-1"
