@@ -164,8 +164,13 @@ class TestCompanyFilters:
         parsed = f.parse(f.SearchObject.COMPANIES, {"industry__in": "Software,Retail"})
         first = service.search(db_session, parsed, sort="employees:desc", page=1, page_size=2)
         second = service.search(db_session, parsed, sort="employees:desc", page=2, page_size=2)
-        assert [h.name for h in first.hits] == ["Globex 100% Corp", "Acme O'Brien & Sons"]
-        assert [h.name for h in second.hits] == ["Initech_Labs"]
+        assert [h.name for h in first.hits if isinstance(h, service.CompanyHit)] == [
+            "Globex 100% Corp",
+            "Acme O'Brien & Sons",
+        ]
+        assert [h.name for h in second.hits if isinstance(h, service.CompanyHit)] == [
+            "Initech_Labs"
+        ]
         assert first.total == 3
         assert first.has_next
         assert not second.has_next
