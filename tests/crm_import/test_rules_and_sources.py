@@ -218,6 +218,7 @@ class TestSources:
         roles = import_service.records(importer.session, importer.org_id, GtmObject.ROLE)
         with_contact = {r.dynamics_id for r in roles if r.related_id == contact_id}
         assert set(account_ids) <= with_contact
+        assert all(r.record_id == r.dynamics_id for r in roles)  # the ID field was the row's own
         assert {r.role for r in roles} == {"Primary Contact"}
         assert {r.record_table for r in roles} == {"account"}
 

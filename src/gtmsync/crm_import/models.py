@@ -208,20 +208,26 @@ class ImportedUser(_GtmRecord, Base):
 
 
 class ImportedRole(_GtmRecord, Base):
-    """Account-team style roles made from a lookup field: record X has person Y as <role>.
+    """Account-team style roles made from two ID fields: record X has person Y as <role>.
 
-    `dynamics_id` is the id of the record carrying the field; one row per (record, source).
+    `dynamics_id` is the id of the row carrying the fields (one role row per row and source);
+    `record_id` is the first ID field (the row itself, or a lookup such as its account) and
+    `related_id` the second (the person).
     """
 
     __tablename__ = "import_roles"
 
     role: Mapped[str] = mapped_column(String(120))
     record_table: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[uuid.UUID | None]
     related_id: Mapped[uuid.UUID | None]
 
     @classmethod
     def _extra_indexes(cls, name: str) -> tuple[Index, ...]:
-        return (Index(f"ix_{name}_org_related", "org_id", "related_id"),)
+        return (
+            Index(f"ix_{name}_org_related", "org_id", "related_id"),
+            Index(f"ix_{name}_org_record", "org_id", "record_id"),
+        )
 
 
 GTM_MODELS: dict[GtmObject, type[_GtmRecord]] = {

@@ -70,6 +70,14 @@ class CursorRepository(RepositoryBase[ImportCursor]):
         )
         return bool(getattr(result, "rowcount", 0))
 
+    def renew_lease(self, cursor_id: uuid.UUID, owner: str, until: datetime) -> None:
+        self.session.execute(
+            update(ImportCursor)
+            .where(ImportCursor.id == cursor_id, ImportCursor.locked_by == owner)
+            .values(locked_until=until)
+            .execution_options(synchronize_session=False)
+        )
+
     def release_lease(self, cursor_id: uuid.UUID, owner: str) -> None:
         self.session.execute(
             update(ImportCursor)

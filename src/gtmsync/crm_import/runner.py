@@ -70,7 +70,7 @@ DEFAULT_LIMITS: dict[str, int] = {
     "opportunity": 5_000_000,
 }
 FALLBACK_LIMIT = 20_000_000
-LEASE = timedelta(hours=1)
+LEASE = timedelta(minutes=10)  # renewed at every page; a dead run's lease lapses soon
 FORMATTED_ANNOTATION = 'odata.include-annotations="OData.Community.Display.V1.FormattedValue"'
 
 
@@ -135,6 +135,7 @@ class SourceRunner:
         self.select = select_for(source, schema, rules.rule_attributes(object_rules))
         self.builder = RowBuilder(source, schema)
         self._calls_before = ctx.meter.calls if calls_before is None else calls_before
+        self._cursor_id = uuid.UUID(int=0)  # set when the run loads its cursor
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -153,7 +154,7 @@ class SourceRunner:
     def run(self, *, backfill: bool = False, reason: str | None = None) -> ImportRun:
         session = self.ctx.session
         cursor = self.cursor()
-        cursor_id = cursor.id
+        cursor_id = self._cursor_id = cursor.id
         if backfill and not cursor.backfill_pending:
             cursor.backfill_pending, cursor.backfill_reason = True, reason or "sync now"
             cursor.backfill_started, cursor.backfill_next_link = False, None
@@ -382,6 +383,7 @@ class SourceRunner:
 
     def _checkpoint(self, run: ImportRun) -> None:
         self._save_usage()
+        self.cursors.renew_lease(self._cursor_id, self.ctx.owner, utc_now() + LEASE)
         run.api_calls = self.ctx.meter.calls - self._calls_before
         self.ctx.session.flush()
         self.ctx.checkpoint()
@@ -470,10 +472,12 @@ class SourceRunner:
             related = raw_value(record, self.source.related_id_attribute or "", self.schema)
             if related is None:
                 return None
+            owner_record = raw_value(record, self.source.record_id_attribute or "", self.schema)
             return {
                 **base,
                 "role": (self.source.role_name or self.source.related_id_attribute or "")[:120],
                 "record_table": self.source.table,
+                "record_id": uuid.UUID(str(owner_record)) if owner_record else record_id,
                 "related_id": uuid.UUID(str(related)),
                 "owner_id": None,
                 "custom": None,

@@ -264,6 +264,7 @@ def upgrade() -> None:
         "import_roles",
         sa.Column("role", sa.String(length=120), nullable=False),
         sa.Column("record_table", sa.String(length=64), nullable=False),
+        sa.Column("record_id", sa.Uuid(), nullable=True),
         sa.Column("related_id", sa.Uuid(), nullable=True),
         sa.Column(
             "id",
@@ -293,6 +294,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("import_roles", schema=None) as batch_op:
         batch_op.create_index("ix_import_roles_org_owner", ["org_id", "owner_id"], unique=False)
+        batch_op.create_index("ix_import_roles_org_record", ["org_id", "record_id"], unique=False)
         batch_op.create_index("ix_import_roles_org_related", ["org_id", "related_id"], unique=False)
         batch_op.create_index(
             "ix_import_roles_org_seen", ["org_id", "source_table", "seen_seq"], unique=False
@@ -433,6 +435,7 @@ def downgrade() -> None:
     with op.batch_alter_table("import_roles", schema=None) as batch_op:
         batch_op.drop_index("ix_import_roles_org_seen")
         batch_op.drop_index("ix_import_roles_org_related")
+        batch_op.drop_index("ix_import_roles_org_record")
         batch_op.drop_index("ix_import_roles_org_owner")
     op.drop_table("import_roles")
     with op.batch_alter_table("import_products", schema=None) as batch_op:
