@@ -305,14 +305,22 @@ class AttributeChoice:
         }
 
 
-def _choices(client: DataverseClient, obj: ExportObject, *, refresh: bool) -> list[AttributeChoice]:
+def _choices(
+    client: DataverseClient,
+    obj: ExportObject,
+    *,
+    refresh: bool,
+    options_for: set[str] | None = None,
+) -> list[AttributeChoice]:
+    """Offered attributes; picklist options for all of them, or only those in `options_for`
+    (one request per picklist: a page needs only the ones its rows target)."""
     table = obj.logical_name
     if refresh:
         client.metadata.refresh(table)
     choices: list[AttributeChoice] = []
     for info in offered_attributes(client.metadata.attributes(table)):
         options: list[tuple[int, str]] = []
-        if info.type in CHOICE_TYPES:
+        if info.type in CHOICE_TYPES and (options_for is None or info.logical_name in options_for):
             options = [
                 (o.value, o.label or str(o.value))
                 for o in client.metadata.options(table, info.logical_name)
@@ -375,7 +383,15 @@ def editor(
     if document is not None:
         stored = StoredSettings(with_defaults(document), stored.version, stored.updated_at)
     with _client(session, org_id, settings) as client:
-        attributes = {obj: _choices(client, obj, refresh=True) for obj in ExportObject}
+        attributes = {
+            obj: _choices(
+                client,
+                obj,
+                refresh=True,
+                options_for={r.target_attribute for r in stored.document.mappings[obj]},
+            )
+            for obj in ExportObject
+        }
         issues = validate_document(stored.document, client)
         account = client.metadata.attributes(ExportObject.ACCOUNT.logical_name)
         offers = [
