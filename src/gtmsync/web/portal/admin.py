@@ -17,6 +17,7 @@ from gtmsync.web.portal.rendering import redirect, render
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
 
+
 @router.get("")
 def admin_home(request: Request) -> Response:
     return redirect(request, "/admin/integrations/connections")
