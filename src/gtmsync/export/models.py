@@ -65,7 +65,7 @@ class Export(UUIDPK, TimestampMixin, Base):
 
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    object: Mapped[str] = mapped_column(String(20))
+    object_type: Mapped[str] = mapped_column("object", String(20))  # ExportObject value
     status: Mapped[str] = mapped_column(String(20), default=ExportStatus.PLANNED)
     total: Mapped[int] = mapped_column(Integer, default=0)
     processed: Mapped[int] = mapped_column(Integer, default=0)
