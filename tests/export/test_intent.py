@@ -140,3 +140,16 @@ def test_grid_round_trip() -> None:
     assert grid[0].targets[IntentDataPoint.SIGNAL_SCORE] == ""
     cells = {(g.topic, point): target for g in grid for point, target in g.targets.items()}
     assert intent.rows_from_grid(cells) == rows
+
+
+def test_intent_row_refused_by_dynamics_is_named(client: DataverseClient) -> None:
+    score = _custom(client, "Integer", "gtmsync_LowScore", MinValue=0, MaxValue=50)
+    rows = [
+        IntentMappingRow(
+            topic="CRM", data_point=IntentDataPoint.SIGNAL_SCORE, target_attribute=score
+        )
+    ]
+    result = try_mapping(client, ExportObject.ACCOUNT, default_rows(ExportObject.ACCOUNT), rows)
+    assert not result.ok
+    assert [(e.row, e.attribute, e.intent) for e in result.row_errors] == [(0, score, True)]
+    assert f"The value 80 of '{score}'" in result.message  # shown in full: not on this tab

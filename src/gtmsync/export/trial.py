@@ -119,10 +119,12 @@ def try_mapping(
     except DataverseError as refused:
         text = refused.message
         result.row_errors = _row_errors(text, compiled, mapped.sources)
+        on_rows = [e for e in result.row_errors if not e.intent]
+        # Intent rows live on their own tab: their message is shown in full at the top.
         result.message = (
-            f"Dynamics refused the test {obj.logical_name}: {text}"
-            if not result.row_errors
-            else f"Dynamics refused the test {obj.logical_name}: see the rows marked below."
+            f"Dynamics refused the test {obj.logical_name}: see the rows marked below."
+            if on_rows and len(on_rows) == len(result.row_errors)
+            else f"Dynamics refused the test {obj.logical_name}: {text}"
         )
         return result
     result.created_id = created
