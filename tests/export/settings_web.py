@@ -30,7 +30,7 @@ def trusting_settings(database_url: str, tmp_path: Path, dataverse: ServerHandle
         secret_key=TEST_SECRET_KEY,
         mode=Mode.DEVELOPMENT,
         ca_bundle=dataverse.ca_bundle,
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
 
 
