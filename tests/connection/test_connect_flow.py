@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable
+from datetime import timedelta
+from urllib.parse import parse_qsl, urlsplit
 
+import httpx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -15,6 +19,7 @@ from gtmsync.dataverse_local.principal import Access
 from gtmsync.dataverse_local.security import SALESPERSON, Role
 from gtmsync.dataverse_local.server import ServerHandle
 from gtmsync.db.unit_of_work import session_scope
+from gtmsync.kit.clock import utc_now
 from gtmsync.platform.models import AuditEvent
 from tests.connection.conftest import (
     DynamicsOrg,
@@ -196,3 +201,55 @@ class TestPrivileges:
         avery = login_as(dynamics_org.avery)
         reply = connect_as(avery, dataverse, seller.entra.upn)
         assert reply.status_code == 303, reply.text[:1000]
+
+
+class TestAttempts:
+    def test_expired_attempt_is_refused(
+        self,
+        app: FastAPI,
+        dataverse: ServerHandle,
+        dynamics_org: DynamicsOrg,
+        login_as: Callable[[Login], TestClient],
+    ) -> None:
+        avery = login_as(dynamics_org.avery)
+        auth_uri = start_connect(avery, dataverse.org_url)
+        params = authorize(dataverse, auth_uri, dynamics_org.avery.email)
+        with session_scope(app.state.session_factory) as session:
+            attempt = session.scalars(select(OAuthAttempt)).one()
+            attempt.expires_at = utc_now() - timedelta(seconds=1)
+        reply = callback(avery, params)
+        assert reply.status_code == 400
+        assert "This sign-in has expired or was already used." in reply.text
+        assert _integration(app, dynamics_org) is None
+
+    def test_global_admin_grants_consent_from_the_admin_consent_link(
+        self,
+        dataverse: ServerHandle,
+        dynamics_org: DynamicsOrg,
+        login_as: Callable[[Login], TestClient],
+        no_consent: None,
+    ) -> None:
+        dana = login_as(dynamics_org.dana)
+        params = authorize(
+            dataverse, start_connect(dana, dataverse.org_url), dynamics_org.dana.email
+        )
+        refused = callback(dana, params)
+        found = re.search(r'<a href="([^"]+)" id="admin-consent-link"', refused.text)
+        assert found is not None
+        consent_url = html.unescape(found.group(1))
+        assert "/adminconsent?" in consent_url
+        avery = dataverse.directory.user_by_upn("avery.admin@contoso.local")
+        with httpx.Client(verify=dataverse.ssl_context()) as browser:
+            picked = browser.post(consent_url, data={"user": avery.object_id, "consent": "accept"})
+        assert picked.status_code == 302
+        back = dict(parse_qsl(urlsplit(picked.headers["location"]).query))
+        assert back["admin_consent"] == "True"
+        landing = callback(login_as(dynamics_org.avery), back)
+        assert landing.status_code == 200
+        assert "Consent granted" in landing.text
+        assert dataverse.directory.has_tenant_consent(gateway.LOCAL_APP_CLIENT_ID)
+        again = callback(
+            dana,
+            authorize(dataverse, start_connect(dana, dataverse.org_url), dynamics_org.dana.email),
+        )
+        assert again.status_code == 303  # Dana can connect now
