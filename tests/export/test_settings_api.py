@@ -139,3 +139,37 @@ def test_non_admin_gets_403(make_client: Callable[[], TestClient], connected: Co
         ).status_code
         == 403
     )
+
+
+def test_test_mapping_failure_names_the_row(
+    admin_api: TestClient, app: FastAPI, connected: ConnectedWeb, dataverse: ServerHandle
+) -> None:
+    tag = uuid.uuid4().hex[:6]  # the local server outlives the test: a new attribute each run
+    with tenant_client(app, connected.org_id) as tenant:
+        tenant.request(
+            "POST",
+            "EntityDefinitions(LogicalName='contact')/Attributes",
+            json={
+                "@odata.type": "Microsoft.Dynamics.CRM.IntegerAttributeMetadata",
+                "SchemaName": f"gtmsync_TeamSize{tag}",
+                "MinValue": 0,
+                "MaxValue": 10,
+                "DisplayName": {"LocalizedLabels": [{"Label": "Team size", "LanguageCode": 1033}]},
+            },
+            idempotent=False,
+        )
+    rows = admin_api.get("/api/v1/export-settings").json()["document"]["mappings"]["contact"]
+    rows.append({"source_field": "company_employees", "target_attribute": f"gtmsync_teamsize{tag}"})
+    before = dataverse.store.count("contact")
+    response = admin_api.post(
+        "/api/v1/export-settings/test-mapping", json={"object": "contact", "rows": rows}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["ok"] is False
+    assert body["created_id"] is None
+    assert [(e["row"], e["attribute"]) for e in body["row_errors"]] == [
+        (len(rows) - 1, f"gtmsync_teamsize{tag}")
+    ]
+    assert "outside the valid range" in body["row_errors"][0]["message"]
+    assert dataverse.store.count("contact") == before
