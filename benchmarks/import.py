@@ -13,6 +13,13 @@ through MSAL like the Connect flow and imports into a fresh SQLite database. Loa
 million accounts into the server is slow (~9 min), so `--data DIR` keeps the server's store
 for the next run (the changes and deletions of a run are applied to it, and new accounts top
 it up to N). Resident memory includes the server thread.
+
+Measured (2 shared cores, load average ~10 from other work): 1,000,000 accounts backfilled
+in 667 s (1,500 records/s; 4,400 records/s at 50,000 accounts on a quieter machine) with 200
+requests (1.00 per 5,000); the incremental run after 10,000 updates and 1,000 deletions took
+3 requests in 8 s; resident memory 208 MiB peak, +11 MiB over the second half (flat). The
+server runs in this process, so its JSON serialisation and TLS share the GIL with the import:
+the records/s target is not met.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -167,6 +175,7 @@ def main() -> None:
         change(store, args.changes, args.deletes)
         incremental, incremental_s = run()
         engine.dispose()
+    shutil.rmtree(work, ignore_errors=True)
 
     assert backfill.kind == "backfill", backfill.errors
     assert backfill.status == "succeeded", backfill.errors
