@@ -28,7 +28,7 @@ from gtmsync.kit.errors import UserError
 from gtmsync.platform.models import Company, Contact
 from gtmsync.search import settings as filter_settings
 from gtmsync.search.filters import SearchObject
-from gtmsync.search.models import SnapAccount, SnapContact, SnapOpportunity
+from gtmsync.search.models import SnapAccount, SnapContact, SnapOpportunity, SnapOwner
 
 PREFIX = "crm_"
 MAX_OWNERS = 10
@@ -333,16 +333,8 @@ def _custom_field(
 
 def owners_by_id(session: Session, org_id: uuid.UUID) -> dict[uuid.UUID, str]:
     """Owners seen in the snapshot (accounts, contacts and leads), for pickers and sentences."""
-    out: dict[uuid.UUID, str] = {}
-    for table in (SnapAccount, SnapContact):
-        query = (
-            select(table.owner_id, table.owner_name)
-            .where(table.org_id == org_id, table.owner_id.is_not(None))
-            .distinct()
-        )
-        for owner_id, name in session.execute(query):
-            if owner_id is not None:
-                out[owner_id] = name or str(owner_id)
+    query = select(SnapOwner.owner_id, SnapOwner.name).where(SnapOwner.org_id == org_id)
+    out = {owner_id: name or str(owner_id) for owner_id, name in session.execute(query)}
     return dict(sorted(out.items(), key=lambda kv: kv[1].lower()))
 
 

@@ -51,6 +51,18 @@ class SearchSnapshot(Base):
     truncated: Mapped[str | None] = mapped_column(String(200))
 
 
+class SnapOwner(Base):
+    """Owners (Dynamics users) seen in the snapshot: the owner picker and filter sentences."""
+
+    __tablename__ = "search_snap_owners"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True
+    )
+    owner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+
+
 class SnapAccount(Base):
     """A Dynamics account matched to a platform company (one row per account)."""
 

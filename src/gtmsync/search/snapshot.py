@@ -24,7 +24,13 @@ from sqlalchemy.orm import Session
 from gtmsync.crm_import import service as import_service
 from gtmsync.crm_import.schemas import GtmObject
 from gtmsync.kit.clock import ensure_utc, utc_now
-from gtmsync.search.models import SearchSnapshot, SnapAccount, SnapContact, SnapOpportunity
+from gtmsync.search.models import (
+    SearchSnapshot,
+    SnapAccount,
+    SnapContact,
+    SnapOpportunity,
+    SnapOwner,
+)
 
 LIMITS = {"accounts": 20_000_000, "contacts": 20_000_000, "leads": 20_000_000}
 OPPORTUNITY_LIMIT = 5_000_000
@@ -132,7 +138,7 @@ def take(
             }
         )
 
-    for table in (SnapAccount, SnapContact, SnapOpportunity):
+    for table in (SnapAccount, SnapContact, SnapOpportunity, SnapOwner):
         session.execute(delete(table).where(table.org_id == org_id))
 
     def account_rows() -> Iterable[dict[str, Any]]:
@@ -176,6 +182,15 @@ def take(
     _insert(session, SnapAccount, account_rows())
     _insert(session, SnapContact, contact_rows())
     _insert(session, SnapOpportunity, opportunities)
+    seen = {a.owner_id for a in accounts} | {p.owner_id for p in (*contacts, *leads)}
+    _insert(
+        session,
+        SnapOwner,
+        (
+            {"org_id": org_id, "owner_id": o, "name": owners.get(o)}
+            for o in sorted(seen - {None}, key=str)
+        ),
+    )
 
     info = SnapshotInfo(
         taken_at=utc_now(),

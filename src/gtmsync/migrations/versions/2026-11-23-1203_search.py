@@ -144,6 +144,19 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "search_snap_owners",
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.Column("owner_id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["orgs.id"],
+            name=op.f("fk_search_snap_owners_org_id_orgs"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("org_id", "owner_id", name=op.f("pk_search_snap_owners")),
+    )
+    op.create_table(
         "search_snapshots",
         sa.Column("org_id", sa.Uuid(), nullable=False),
         sa.Column("taken_at", gtmsync.db.base.UTCDateTime(timezone=True), nullable=False),
@@ -214,6 +227,7 @@ def downgrade() -> None:
 
     op.drop_table("saved_searches")
     op.drop_table("search_snapshots")
+    op.drop_table("search_snap_owners")
     with op.batch_alter_table("search_snap_opportunities", schema=None) as batch_op:
         batch_op.drop_index("ix_search_snap_opportunities_company_stage")
 
