@@ -7,8 +7,10 @@ total is exact up to `COUNT_CAP` and shown as "10,000+" beyond it.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
@@ -16,7 +18,8 @@ from sqlalchemy.orm import Session, aliased
 
 from gtmsync.kit.errors import UserError
 from gtmsync.platform.models import Company, Contact, IntentSignal
-from gtmsync.search.filters import ParsedFilters, SearchObject
+from gtmsync.search import crm_filters, profiles, snapshot
+from gtmsync.search.filters import ParsedFilters, SearchObject, parse
 
 # Company filters on contacts are EXISTS subqueries over `Company`; the company shown beside a
 # contact is joined under another name so those subqueries do not correlate with it.
@@ -187,14 +190,14 @@ class AdvancedResult:
     """A page of hits with the CRM filters applied and each hit's in-Dynamics indicator."""
 
     page: SearchPage
-    indicators: dict[int, Any]
+    indicators: dict[int, profiles.Indicator]
     crm_sentences: list[str]
-    snapshot_taken_at: Any
+    snapshot_taken_at: datetime | None
 
 
 def advanced_search(
     session: Session,
-    org_id: Any,
+    org_id: uuid.UUID,
     obj: SearchObject,
     params: Sequence[tuple[str, str]],
     *,
@@ -203,9 +206,6 @@ def advanced_search(
     page_size: int = DEFAULT_PAGE_SIZE,
 ) -> AdvancedResult:
     """Standard filters plus `crm_*` filters (over the daily snapshot) in one query."""
-    from gtmsync.search import crm_filters, profiles, snapshot
-    from gtmsync.search.filters import parse
-
     standard = parse(obj, [(k, v) for k, v in params if not k.startswith(crm_filters.PREFIX)])
     crm = crm_filters.parse(session, org_id, obj, params)
     result = search(
