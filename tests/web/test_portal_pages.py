@@ -16,11 +16,13 @@ from tests.fixtures.web import Login, WebOrg, page_csrf, sign_in
 
 MEMBER_PAGES = {
     "/search": "<h1>Advanced Search</h1>",
+    "/my-target-accounts": "<h1>My Target Accounts</h1>",
     "/settings/integrations": "<h1>Integrations</h1>",
     "/settings/api-tokens": "<h1>API tokens</h1>",
 }
 ADMIN_PAGES = {
     "/admin/integrations/connections": "<h1>Connections</h1>",
+    "/admin/integrations/dynamics/import-mapping": "<h1>Import Mapping</h1>",
     "/admin/privacy/data-sharing": "<h1>Data Sharing</h1>",
     "/admin/users": "<h1>Users</h1>",
     "/admin/audit-log": "<h1>Audit log</h1>",
