@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from gtmsync.crm_import import service as import_service
 from gtmsync.crm_import.models import GtmObject, MatchMethod, RunKind, RunStatus
+from gtmsync.dataverse_local.faults import FaultRule
 from gtmsync.kit.clock import utc_now
 from gtmsync.platform.models import Company, Contact
 from tests.crm_import.conftest import Importer
@@ -152,3 +153,16 @@ class TestUsage:
         assert usage.days[-1].day == utc_now().date()
         assert usage.today == sum(r.api_calls for r in runs)
         assert len(usage.days) == 7
+
+
+class TestTransientFaults:
+    def test_throttled_pages_are_retried_and_counted(self, importer: Importer) -> None:
+        import_service.get_mapping(importer.session, importer.org_id, settings=importer.cfg)
+        importer.server.faults.add(
+            FaultRule(kind="throttle", count=2, retry_after=0, method="GET", path="accounts")
+        )
+        run = importer.one("account")
+        assert run.status == RunStatus.SUCCEEDED, run.errors
+        pages = -(-len(importer.store_ids("account")) // 50)
+        assert run.api_calls == pages + 2  # every attempt counts against the budget
+        assert set(importer.stored_ids(GtmObject.ACCOUNT)) == importer.store_ids("account")
