@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from gtmsync.cli import app
 from gtmsync.cli import context as cli_context
+from gtmsync.connection.models import ConnectionStatus
 from gtmsync.crm_import import service as import_service
 from gtmsync.crm_import.repository import CursorRepository
 from gtmsync.dataverse_local.server import ServerHandle
@@ -43,6 +44,14 @@ class TestSchedule:
         importer.session.flush()
         assert org_id not in import_service.orgs_due(importer.session, 60)
         cursor.locked_until = None
+
+        integration = importer.connected.integration
+        integration.status = ConnectionStatus.RECONNECT_NEEDED  # a person must reconnect first
+        importer.session.flush()
+        assert org_id not in import_service.orgs_due(importer.session, 60)
+        integration.status = ConnectionStatus.CONNECTED
+        importer.session.flush()
+        assert org_id in import_service.orgs_due(importer.session, 60)
 
         used = import_service.usage(importer.session, org_id).today
         importer.settings(daily_budget=used)  # budget spent: nothing to do until tomorrow

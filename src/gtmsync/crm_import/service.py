@@ -567,7 +567,11 @@ def orgs_to_import(session: Session) -> list[uuid.UUID]:
     found: list[uuid.UUID] = []
     for org in platform_service.list_orgs(session):
         integration = gateway.get_integration(session, org.id)
-        if integration is None or not integration.enabled:
+        if integration is None:
+            continue
+        try:
+            gateway.ensure_usable(integration)  # off, or waiting for a reconnect: skip quietly
+        except gateway.IntegrationUnavailableError:
             continue
         if settings_row(session, org.id).enabled:
             found.append(org.id)
