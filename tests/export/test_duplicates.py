@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from sqlalchemy.orm import Session
@@ -45,6 +46,7 @@ class TestAccounts:
             acct = anchor(client, ExportObject.ACCOUNT)
             older = client.create("accounts", {"name": f"{SPECIAL} {t}"})
             newer = client.create("accounts", {"name": f"{SPECIAL} {t}"})
+            time.sleep(1.1)  # modifiedon has whole seconds: make "most recent" unambiguous
             client.update("accounts", newer, {"description": "touched"})
             by_id = client.create("accounts", {"name": f"Elsewhere {t}", acct.attribute: f"Z-{t}"})
             matches = find_accounts(
