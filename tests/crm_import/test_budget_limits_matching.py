@@ -76,13 +76,15 @@ class TestMatching:
         self, importer: Importer
     ) -> None:
         session = importer.session
-        by_domain = _company(session, name="Some Other Name", domain="matchdomain-test.com")
-        by_name = _company(session, name="Exact Name Match Co")
+        tag = uuid.uuid4().hex[:8]  # the Dynamics side outlives the test: keep keys unique
+        domain = f"match{tag}.com"
+        by_domain = _company(session, name="Some Other Name", domain=domain)
+        by_name = _company(session, name=f"Exact Name Match {tag}")
         person = Contact(
             platform_id=f"p-{uuid.uuid4().hex[:12]}",
             first_name="Mae",
             last_name="Matched",
-            email="mae.matched@matchdomain-test.com",
+            email=f"mae.matched@{domain}",
         )
         session.add(person)
         session.flush()
@@ -92,15 +94,15 @@ class TestMatching:
                 "accounts",
                 {
                     "name": "Domain Matched Inc",
-                    "websiteurl": "https://www.matchdomain-test.com/about",
+                    "websiteurl": f"https://www.{domain}/about",
                     "ownerid@odata.bind": f"/systemusers({seller_user})",
                 },
             )
-            a2 = client.create("accounts", {"name": "  exact name match co"})
+            a2 = client.create("accounts", {"name": f"  exact name match {tag.upper()}"})
             a3 = client.create("accounts", {"name": "Nobody Matches This Zq"})
             c1 = client.create(
                 "contacts",
-                {"lastname": "Matched", "emailaddress1": "Mae.Matched@matchdomain-test.com"},
+                {"lastname": "Matched", "emailaddress1": f"Mae.Matched@{domain.upper()}"},
             )
         importer.one("account")
         importer.one("contact")
@@ -112,7 +114,7 @@ class TestMatching:
             by_domain.id,
             MatchMethod.DOMAIN,
         )
-        assert accounts[a1].domain == "matchdomain-test.com"
+        assert accounts[a1].domain == domain
         assert (accounts[a2].matched_company_id, accounts[a2].match_method) == (
             by_name.id,
             MatchMethod.NAME,
