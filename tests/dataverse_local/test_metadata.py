@@ -307,6 +307,41 @@ class TestFunctions:
 
 
 class TestSdkTableLifecycle:
+    def test_columns_added_and_dropped_after_use_are_written_and_read(
+        self, dv_client: DataverseTestClient
+    ) -> None:
+        """Statements compiled before a schema change must not outlive it."""
+        assert dv_client.post("contacts", json={"lastname": "Before"}).status_code == 204
+        assert dv_client.get("contacts?$select=lastname").status_code == 200
+        created = dv_client.post(
+            "EntityDefinitions(LogicalName='contact')/Attributes",
+            json={
+                "@odata.type": "Microsoft.Dynamics.CRM.StringAttributeMetadata",
+                "SchemaName": "new_Anchor",
+                "MaxLength": 50,
+            },
+        )
+        assert created.status_code == 204, created.text
+        assert (
+            dv_client.post("contacts", json={"lastname": "After", "new_anchor": "P1"}).status_code
+            == 204
+        )
+        rows = dv_client.get(
+            "contacts?$select=lastname,new_anchor&$filter=new_anchor eq 'P1'"
+        ).json()
+        assert [r["lastname"] for r in rows["value"]] == ["After"]
+        attr = dv_client.get(
+            "EntityDefinitions(LogicalName='contact')/Attributes(LogicalName='new_anchor')"
+        ).json()
+        deleted = dv_client.delete(
+            f"EntityDefinitions(LogicalName='contact')/Attributes({attr['MetadataId']})"
+        )
+        assert deleted.status_code == 204
+        listed = dv_client.get("contacts?$select=lastname")
+        assert listed.status_code == 200, listed.text
+        assert {r["lastname"] for r in listed.json()["value"]} >= {"Before", "After"}
+        assert dv_client.post("contacts", json={"lastname": "Later"}).status_code == 204
+
     def test_create_entities_then_delete_column_key_and_table(
         self, dv_client: DataverseTestClient, dv_store: Store
     ) -> None:

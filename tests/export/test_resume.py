@@ -150,7 +150,6 @@ class TestResume:
         column = schema.lower()
         with connected_org.client(db_session) as client:
             client.metadata.create_string_attribute("lead", schema_name=schema, label="Our ID")
-        connected_org.server.store.reload_schema()  # see TestIntent in test_runner.py
         with connected_org.client(db_session) as client:
             for _ in range(2):  # rows sharing a value: Dataverse refuses a key on the column
                 client.create("leads", {"lastname": f"Shared{t}", "subject": "x", column: t})

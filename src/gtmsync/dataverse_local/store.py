@@ -355,9 +355,14 @@ class Store:
         self.counter, self.tombstones = fresh.counter, fresh.tombstones
         self.catalogue_table = fresh.catalogue_table
         self.schema_generation += 1
+        self.engine.clear_compiled_cache()
 
     def _record(self, conn: Connection, kind: str, table: str, definition: dict[str, Any]) -> None:
         self.schema_generation += 1
+        # `table.insert()` keeps one cache key however many columns the Table has, so a
+        # statement compiled before a column was added would go on leaving it out (silently:
+        # executemany ignores extra parameters). Schema changes are rare; drop the cache.
+        self.engine.clear_compiled_cache()
         conn.execute(
             self.catalogue_table.insert().values(
                 kind=kind, table_name=table, definition=json.dumps(definition)
