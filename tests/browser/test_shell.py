@@ -12,14 +12,27 @@ from tests.fixtures.web import HubServer, Login
 pytestmark = pytest.mark.browser
 
 MEMBER_MENU = [
-    ("Search", "/search", "Search"),
+    ("Search", "/search", "Advanced Search"),
+    ("Saved searches", "/search/saved", "Saved searches"),
+    ("My Target Accounts", "/my-target-accounts", "My Target Accounts"),
+    ("Exports", "/exports", "Export history"),
+    ("Activities", "/activities", "Activities"),
     ("Integrations", "/settings/integrations", "Integrations"),
     ("API tokens", "/settings/api-tokens", "API tokens"),
 ]
 ADMIN_MENU = [
     ("Connections", "/admin/integrations/connections", "Connections"),
+    ("Export Settings", "/admin/integrations/dynamics/export", "Export Preferences"),
+    ("Dynamics Import", "/admin/integrations/dynamics/import-mapping", "Import Mapping"),
+    (
+        "Search Filters",
+        "/admin/integrations/dynamics/search-filters",
+        "Advanced Search Filter Settings",
+    ),
+    ("CRM Writeback", "/admin/integrations/dynamics/writeback", "CRM Writeback"),
     ("Data Sharing", "/admin/privacy/data-sharing", "Data Sharing"),
     ("Users", "/admin/users", "Users"),
+    ("Audit log", "/admin/audit-log", "Audit log"),
 ]
 
 

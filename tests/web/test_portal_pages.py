@@ -16,13 +16,19 @@ from tests.fixtures.web import Login, WebOrg, page_csrf, sign_in
 
 MEMBER_PAGES = {
     "/search": "<h1>Advanced Search</h1>",
+    "/search/saved": "<h1>Saved searches</h1>",
     "/my-target-accounts": "<h1>My Target Accounts</h1>",
+    "/exports": "<h1>Export history</h1>",
+    "/activities": "<h1>Activities</h1>",
     "/settings/integrations": "<h1>Integrations</h1>",
     "/settings/api-tokens": "<h1>API tokens</h1>",
 }
 ADMIN_PAGES = {
     "/admin/integrations/connections": "<h1>Connections</h1>",
+    "/admin/integrations/dynamics/export": "<h1>Export Preferences</h1>",
     "/admin/integrations/dynamics/import-mapping": "<h1>Import Mapping</h1>",
+    "/admin/integrations/dynamics/search-filters": "<h1>Advanced Search Filter Settings</h1>",
+    "/admin/integrations/dynamics/writeback": "<h1>CRM Writeback</h1>",
     "/admin/privacy/data-sharing": "<h1>Data Sharing</h1>",
     "/admin/users": "<h1>Users</h1>",
     "/admin/audit-log": "<h1>Audit log</h1>",

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from gtmsync.connection.gateway import IntegrationUnavailableError
 from gtmsync.export import settings as export_settings
 from gtmsync.export.mapping import MappingInvalidError
 from gtmsync.export.schemas import (
@@ -96,7 +97,12 @@ def _page(
     issues: list[Issue] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Response:
-    data = export_settings.editor(db, user.org_id, settings=settings, document=document)
+    try:
+        data = export_settings.editor(db, user.org_id, settings=settings, document=document)
+    except IntegrationUnavailableError as unavailable:
+        # Mapping needs the tenant's live metadata: say what to do instead of an error page.
+        context = {"tabs": _tabs(), "base": BASE, "unavailable": unavailable}
+        return render(request, "export_settings/unavailable.html", context)
     context: dict[str, Any] = {
         "tabs": _tabs(),
         "data": data,
