@@ -101,8 +101,11 @@ def _page(
         data = export_settings.editor(db, user.org_id, settings=settings, document=document)
     except IntegrationUnavailableError as unavailable:
         # Mapping needs the tenant's live metadata: say what to do instead of an error page.
-        context = {"tabs": _tabs(), "base": BASE, "unavailable": unavailable}
-        return render(request, "export_settings/unavailable.html", context)
+        return render(
+            request,
+            "export_settings/unavailable.html",
+            {"tabs": _tabs(), "base": BASE, "unavailable": unavailable},
+        )
     context: dict[str, Any] = {
         "tabs": _tabs(),
         "data": data,
