@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from gtmsync.connection import gateway
+from gtmsync.connection import service as connection_service
 from gtmsync.dataverse import (
     BatchOperation,
     DataverseClient,
@@ -473,6 +474,9 @@ def run_export(
     session.flush()
     hooks.checkpoint()
     user_id = export.user_id
+    if user_id is not None:
+        # A platform user added after the connection is mapped by email on their first export.
+        connection_service.ensure_user_mapped(session, export.org_id, user_id, settings=settings)
     try:
         with gateway.client_for(
             session, export.org_id, user_id=user_id, settings=settings, on_request=on_request
