@@ -4,6 +4,9 @@
   static); everything else redirects to sign-in (portal) or answers 401 (API).
 - A signed-in non-admin gets 403 from every `/admin` page and every admin API route (any route
   whose dependency tree holds `require_admin`, so a new admin API is covered without a list).
+
+Neither kind of request changes anything, so one app on one migrated SQLite database serves
+the whole module: the walk covers hundreds of routes and must stay cheap as they grow.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
+from gtmsync.db import migrate
 from gtmsync.settings import Mode, Settings
 from gtmsync.web.app import create_app
 from gtmsync.web.deps import require_admin
-from tests.fixtures.web import TEST_SECRET_KEY, page_csrf
+from tests.fixtures.web import TEST_SECRET_KEY, create_web_org, page_csrf, sign_in
 
 PUBLIC = {
     ("GET", "/sign-in"),
@@ -62,6 +67,38 @@ _ALL = sorted(set(_routes()))
 ROUTES = [(m, p) for m, p, _admin in _ALL]
 
 
+@pytest.fixture(scope="module")
+def walk_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
+    folder = tmp_path_factory.mktemp("route-walk")
+    url = f"sqlite:///{folder / 'hub.db'}"
+    migrate.upgrade(url)
+    app = create_app(
+        Settings(
+            data_dir=folder,
+            database_url=url,
+            secret_key=TEST_SECRET_KEY,
+            mode=Mode.DEVELOPMENT,
+            _env_file=None,  # type: ignore[call-arg]
+        )
+    )
+    yield app
+    app.state.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def anonymous(walk_app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(walk_app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def member(walk_app: FastAPI) -> Iterator[TestClient]:
+    org = create_web_org(walk_app.state.session_factory)
+    with TestClient(walk_app) as test_client:
+        assert sign_in(test_client, org.member).status_code == 303
+        yield test_client
+
+
 def _concrete(path: str) -> str:
     while "{" in path:
         start, end = path.index("{"), path.index("}")
@@ -76,8 +113,8 @@ def test_the_walk_sees_the_routes() -> None:
 
 
 @pytest.mark.parametrize(("method", "path"), ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
-def test_anonymous_access(client: TestClient, method: str, path: str) -> None:
-    response = client.request(method, _concrete(path), follow_redirects=False)
+def test_anonymous_access(anonymous: TestClient, method: str, path: str) -> None:
+    response = anonymous.request(method, _concrete(path), follow_redirects=False)
     if (method, path) in PUBLIC:
         assert response.status_code in (200, 403)
         return
@@ -89,8 +126,8 @@ def test_anonymous_access(client: TestClient, method: str, path: str) -> None:
         assert response.headers["location"].startswith("/sign-in")
 
 
-def test_static_is_public(client: TestClient) -> None:
-    response = client.get("/static/gtmsync.css")
+def test_static_is_public(anonymous: TestClient) -> None:
+    response = anonymous.get("/static/gtmsync.css")
     assert response.status_code == 200
     assert "text/css" in response.headers["content-type"]
 
@@ -106,9 +143,9 @@ def test_every_admin_portal_path_has_the_admin_dependency() -> None:
 @pytest.mark.parametrize(
     ("method", "path"), ADMIN_ROUTES, ids=[f"{m} {p}" for m, p in ADMIN_ROUTES]
 )
-def test_non_admins_get_403(signed_in_client: TestClient, method: str, path: str) -> None:
-    token = page_csrf(signed_in_client)  # a valid token: the refusal must be the admin check
-    response = signed_in_client.request(
+def test_non_admins_get_403(member: TestClient, method: str, path: str) -> None:
+    token = page_csrf(member)  # a valid token: the refusal must be the admin check
+    response = member.request(
         method,
         _concrete(path),
         headers={"X-CSRF-Token": token},
