@@ -186,3 +186,17 @@ class TestConfiguration:
         assert org_scope("https://org.crm.dynamics.com", delegated=False) == (
             "https://org.crm.dynamics.com/.default"
         )
+
+
+class TestTrust:
+    def test_the_chosen_ca_bundle_wins_over_requests_environment_variables(
+        self, local_org: LocalOrg, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Many machines set REQUESTS_CA_BUNDLE to the system store; requests would let it
+        replace the session's bundle and the local CA would no longer be trusted."""
+        import certifi
+
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
+        monkeypatch.setenv("CURL_CA_BUNDLE", certifi.where())
+        token = local_org.tokens().token(force_refresh=False)
+        assert token.count(".") == 2  # a JWT from the local server, over verified TLS

@@ -17,9 +17,8 @@ Two providers:
 Authorities: Entra ID by default. A non-Microsoft authority (the local server's identity
 endpoints) needs `instance_discovery=False`; MSAL accepts only https authorities. TLS trust
 for MSAL's calls comes from `verify` (a CA bundle path) on the `requests.Session` passed as
-MSAL's `http_client`, **but a `REQUESTS_CA_BUNDLE` or `CURL_CA_BUNDLE` environment variable
-overrides it** (requests' precedence), so in that case the variable must name a bundle that
-contains the authority's CA.
+MSAL's `http_client`; that session keeps its `verify` even where `REQUESTS_CA_BUNDLE` or
+`CURL_CA_BUNDLE` is set (requests would otherwise let them win).
 """
 
 from __future__ import annotations
@@ -85,7 +84,7 @@ class MsalConfig:
         return urlsplit(self.authority).hostname in _MICROSOFT_HOSTS
 
     def http_session(self) -> requests.Session:
-        session = requests.Session()
+        session = _PinnedVerifySession()
         session.verify = self.verify
         return session
 
@@ -103,6 +102,31 @@ class MsalConfig:
                 self.client_id, client_credential=self.client_secret, **common
             )
         return msal.PublicClientApplication(self.client_id, **common)
+
+
+class _PinnedVerifySession(requests.Session):
+    """A requests session whose `verify` wins over `REQUESTS_CA_BUNDLE` / `CURL_CA_BUNDLE`.
+
+    requests lets those variables replace a session's CA bundle on every request
+    (`merge_environment_settings`), so a machine that sets them (many do, pointing at the
+    system store) would silently stop trusting the bundle the caller chose. Proxy variables
+    still apply.
+    """
+
+    def merge_environment_settings(
+        self,
+        url: str,
+        proxies: Any,
+        stream: Any,
+        verify: Any,
+        cert: Any,
+    ) -> dict[str, Any]:
+        merged: dict[str, Any] = super().merge_environment_settings(
+            url, proxies, stream, verify, cert
+        )
+        if verify is None or verify is True:
+            merged["verify"] = self.verify
+        return merged
 
 
 @contextmanager
