@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from gtmsync.crm_import import service as import_service
 from gtmsync.crm_import.schemas import GtmObject
+from gtmsync.dataverse_local.seed import SYSTEM_USER_ID
 from gtmsync.kit.errors import UserError
 from gtmsync.platform import audit
 from gtmsync.search import profiles, snapshot
@@ -36,7 +37,8 @@ def test_filters_indicators_and_snapshot_timing_on_imported_data(
             client.query(
                 "accounts",
                 select=["accountid", "name", "_ownerid_value"],
-                filter="statecode eq 0",
+                # The seeded accounts only: other tests on this shared server add their own.
+                filter=f"statecode eq 0 and _createdby_value eq {SYSTEM_USER_ID}",
                 orderby="name",
                 top=12,
             )
