@@ -310,7 +310,12 @@ class TestSdkTableLifecycle:
     def test_columns_added_and_dropped_after_use_are_written_and_read(
         self, dv_client: DataverseTestClient
     ) -> None:
-        """Statements compiled before a schema change must not outlive it."""
+        """A column added or dropped after the table was used is written, read and forgotten.
+
+        The compiled-statement bug this guards against (`Store._record` clears SQLAlchemy's
+        cache) is reproduced by `tests/export/test_runner.py::TestIntent`, which fails without
+        that fix; single-row requests like these compile fresh statements either way.
+        """
         assert dv_client.post("contacts", json={"lastname": "Before"}).status_code == 204
         assert dv_client.get("contacts?$select=lastname").status_code == 200
         created = dv_client.post(
