@@ -45,8 +45,16 @@ def missing_contacts(session: Session, platform_ids: Iterable[str]) -> list[str]
     return [p for p in wanted if p not in found]
 
 
-def contact_email(session: Session, platform_id: str) -> str | None:
-    return session.scalar(select(Contact.email).where(Contact.platform_id == platform_id))
+def contact_emails(session: Session, platform_ids: Sequence[str]) -> dict[str, str]:
+    """Platform ID -> email, for the contacts that have one."""
+    if not platform_ids:
+        return {}
+    rows = session.execute(
+        select(Contact.platform_id, Contact.email).where(
+            Contact.platform_id.in_(platform_ids), Contact.email.is_not(None)
+        )
+    )
+    return {pid: str(email) for pid, email in rows}
 
 
 def contact_name(session: Session, platform_id: str) -> str | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -245,22 +245,61 @@ def _first_id(client: DataverseClient, obj: ExportObject, filter_: str) -> uuid.
     return uuid.UUID(str(row[obj.primary_id])) if row else None
 
 
-def find_person(
-    client: DataverseClient, session: Session, org_id: uuid.UUID, platform_id: str
-) -> tuple[ExportObject, uuid.UUID] | None:
-    """A platform contact in Dynamics: contact first (the seeds' rule), then lead; by the
-    export anchor, then by email."""
+def _newest_by(
+    rows: Iterable[Mapping[str, Any]], obj: ExportObject, key: str
+) -> dict[str, tuple[str, uuid.UUID]]:
+    """Per lower-cased `key` value, the most recently modified row's id (duplicates happen)."""
+    best: dict[str, tuple[str, uuid.UUID]] = {}
+    for row in rows:
+        value = row.get(key)
+        if not value:
+            continue
+        found = (str(row.get("modifiedon") or ""), uuid.UUID(str(row[obj.primary_id])))
+        current = best.get(str(value).lower())
+        if current is None or found[0] > current[0]:
+            best[str(value).lower()] = found
+    return best
+
+
+def find_people(
+    client: DataverseClient, session: Session, org_id: uuid.UUID, platform_ids: Sequence[str]
+) -> dict[str, tuple[ExportObject, uuid.UUID]]:
+    """Platform contacts in Dynamics, in bulk: contact before lead (the seeds' rule), by the
+    export anchor, then by email. One `In()` query per table and criterion, not per person."""
+    found: dict[str, tuple[ExportObject, uuid.UUID]] = {}
+    people = list(dict.fromkeys(platform_ids))
     for obj in (ExportObject.CONTACT, ExportObject.LEAD):
-        found = _find_by_anchor(client, obj, platform_id, session, org_id)
-        if found:
-            return obj, found
-    email = repository.contact_email(session, platform_id)
-    if email:
-        for obj in (ExportObject.CONTACT, ExportObject.LEAD):
-            found = _first_id(client, obj, odata.eq("emailaddress1", email))
-            if found:
-                return obj, found
-    return None
+        missing = [p for p in people if p not in found]
+        attribute = repository.platform_id_attribute(session, org_id, obj.value)
+        anchor = find_anchor(client, obj, attribute) if missing else None
+        if anchor is None:
+            continue
+        rows = client.query_in(
+            obj.entity_set,
+            anchor.attribute,
+            missing,
+            select=[obj.primary_id, anchor.attribute, "modifiedon"],
+        )
+        newest = _newest_by(rows, obj, anchor.attribute)
+        for pid in missing:
+            if pid.lower() in newest:
+                found[pid] = (obj, newest[pid.lower()][1])
+    emails = repository.contact_emails(session, [p for p in people if p not in found])
+    for obj in (ExportObject.CONTACT, ExportObject.LEAD):
+        wanted = {pid: email for pid, email in emails.items() if pid not in found}
+        if not wanted:
+            break
+        rows = client.query_in(
+            obj.entity_set,
+            "emailaddress1",
+            sorted(set(wanted.values())),
+            select=[obj.primary_id, "emailaddress1", "modifiedon"],
+        )
+        by_email = _newest_by(rows, obj, "emailaddress1")
+        for pid, email in wanted.items():
+            if email.lower() in by_email:
+                found[pid] = (obj, by_email[email.lower()][1])
+    return found
 
 
 def find_company(
@@ -400,11 +439,15 @@ def _write(
     caller = gateway.caller_for(session, activity.org_id, activity.user_id)
     client = base.with_caller(caller) if caller else base
     table, entity_set = _table(wb, activity.kind)
+    wanted = list(activity.participants)
+    if activity.target_type == TargetType.CONTACT:
+        wanted.insert(0, activity.target_platform_id)
+    people = find_people(client, session, activity.org_id, wanted)
     if activity.target_type == TargetType.COMPANY:
         account = find_company(client, session, activity.org_id, activity.target_platform_id)
         regarding = ("account", "accounts", account) if account else None
     else:
-        person = find_person(client, session, activity.org_id, activity.target_platform_id)
+        person = people.get(activity.target_platform_id)
         regarding = (person[0].logical_name, person[0].entity_set, person[1]) if person else None
     if regarding is None or regarding[2] is None:
         activity.status = ActivityStatus.NOT_IN_CRM
@@ -424,7 +467,7 @@ def _write(
         for platform_id in activity.participants:
             if platform_id == activity.target_platform_id:
                 continue
-            person = find_person(client, session, activity.org_id, platform_id)
+            person = people.get(platform_id)
             if person is None:
                 unresolved.append(repository.contact_name(session, platform_id) or platform_id)
             elif table != "task":
