@@ -99,6 +99,20 @@ class Settings(BaseSettings):
         "connected org.",
     )
 
+    job_lease_seconds: int = Field(
+        default=120,
+        ge=2,
+        description="How long a job's lease (one export, one org's import of a table) lasts "
+        "without a heartbeat; the worker renews it every third of that while the job runs, so "
+        "a killed worker's job is taken over by another worker after at most this long.",
+    )
+    recovery_interval_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="How often a worker looks for jobs a killed worker left behind (exports "
+        "left running, import runs whose lease lapsed) and queues them again.",
+    )
+
     @model_validator(mode="after")
     def _derive_defaults(self) -> Settings:
         if self.database_url is None:

@@ -37,7 +37,12 @@ def worker(
     threads: int = typer.Option(4, help="Worker threads in this process."),
     scheduler: bool = typer.Option(True, "--scheduler/--no-scheduler", help="Run periodic jobs."),
 ) -> None:
-    """Run queued jobs (exports, imports, snapshots, writeback) and the schedule."""
+    """Run queued jobs (exports, imports, snapshots, writeback) and the schedule.
+
+    Run as many as needed, on one machine or many: periodic jobs run once per period whatever
+    the number of workers, one export or org+table import never runs twice at once, and jobs
+    a killed worker left are queued again (every `GTMSYNC_RECOVERY_INTERVAL_SECONDS`).
+    """
     from huey.consumer import Consumer
 
     from gtmsync import tasks
@@ -45,4 +50,12 @@ def worker(
     settings = get_settings()
     configure_logging(settings.log_level)
     prepare_database(settings.db_url)
-    Consumer(tasks.huey, workers=threads, worker_type="thread", periodic=scheduler).run()
+    consumer = Consumer(tasks.huey, workers=threads, worker_type="thread", periodic=scheduler)
+    recovery = tasks.RecoveryTimer(settings.recovery_interval_seconds) if scheduler else None
+    if recovery is not None:
+        recovery.start()
+    try:
+        consumer.run()
+    finally:
+        if recovery is not None:
+            recovery.stop()

@@ -22,6 +22,7 @@ from gtmsync.crm_import.models import (
     ImportedAccount,
     ImportRun,
     ImportSettings,
+    RunStatus,
 )
 from gtmsync.db.repository import RepositoryBase
 from gtmsync.kit.clock import utc_now
@@ -78,6 +79,16 @@ class CursorRepository(RepositoryBase[ImportCursor]):
             .execution_options(synchronize_session=False)
         )
 
+    def renew_leases_of(self, owner: str, until: datetime) -> int:
+        """Renew every cursor lease `owner` holds (the worker's heartbeat, between pages)."""
+        result = self.session.execute(
+            update(ImportCursor)
+            .where(ImportCursor.locked_by == owner, ImportCursor.locked_until.is_not(None))
+            .values(locked_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
     def release_lease(self, cursor_id: uuid.UUID, owner: str) -> None:
         self.session.execute(
             update(ImportCursor)
@@ -89,6 +100,21 @@ class CursorRepository(RepositoryBase[ImportCursor]):
 
 class RunRepository(RepositoryBase[ImportRun]):
     model = ImportRun
+
+    def orphaned(self, now: datetime) -> Sequence[ImportRun]:
+        """Runs still `running` whose source's lease lapsed: their process died mid-run (a
+        live run holds the lease, renewed at every page or by the worker's heartbeat)."""
+        lease_free = (ImportCursor.locked_until.is_(None)) | (ImportCursor.locked_until < now)
+        return self.get_all(
+            select(ImportRun)
+            .join(
+                ImportCursor,
+                (ImportCursor.org_id == ImportRun.org_id)
+                & (ImportCursor.source_key == ImportRun.source_key),
+            )
+            .where(ImportRun.status == RunStatus.RUNNING.value, lease_free)
+            .order_by(ImportRun.started_at)
+        )
 
     def recent(self, org_id: uuid.UUID, *, limit: int = 100) -> Sequence[ImportRun]:
         return self.get_all(

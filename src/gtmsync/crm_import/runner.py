@@ -95,6 +95,9 @@ class RunContext:
     lag: timedelta
     limits: dict[str, int]
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # The worker passes its job lease's holder and length (a heartbeat renews both leases);
+    # the CLI keeps LEASE, renewed at every page.
+    lease: timedelta = LEASE
 
 
 class LimitReached(Exception):  # noqa: N818 - control flow inside the runner, never escapes
@@ -177,7 +180,7 @@ class SourceRunner:
             started_at=utc_now(),
         )
         self.runs.create(run, flush=True)
-        if not self.cursors.take_lease(cursor_id, self.ctx.owner, utc_now() + LEASE):
+        if not self.cursors.take_lease(cursor_id, self.ctx.owner, utc_now() + self.ctx.lease):
             run.status = RunStatus.SKIPPED.value
             run.message = "Another run of this source is in progress; this one was skipped."
             self._finish(run)
@@ -383,7 +386,7 @@ class SourceRunner:
 
     def _checkpoint(self, run: ImportRun) -> None:
         self._save_usage()
-        self.cursors.renew_lease(self._cursor_id, self.ctx.owner, utc_now() + LEASE)
+        self.cursors.renew_lease(self._cursor_id, self.ctx.owner, utc_now() + self.ctx.lease)
         run.api_calls = self.ctx.meter.calls - self._calls_before
         self.ctx.session.flush()
         self.ctx.checkpoint()

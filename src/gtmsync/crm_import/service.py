@@ -427,8 +427,15 @@ def run_import(
     reason: str | None = None,
     settings: Settings | None = None,
     on_request: Callable[[RequestInfo], None] | None = None,
+    lease_owner: str | None = None,
+    lease_seconds: float | None = None,
 ) -> list[ImportRun]:
-    """Run every enabled source of the org (or those reading `table`), one after another."""
+    """Run every enabled source of the org (or those reading `table`), one after another.
+
+    The worker passes `lease_owner`/`lease_seconds` (its job lease's holder and length, its
+    heartbeat renewing the cursor leases through `renew_leases`), so a killed worker's
+    sources are free again as soon as its job lease lapses.
+    """
     settings = settings or get_settings()
     row = settings_row(session, org_id)
     if not row.enabled:
@@ -480,6 +487,10 @@ def run_import(
             lag=timedelta(seconds=row.lag_seconds),
             limits=limits_of(row),
         )
+        if lease_owner is not None:
+            ctx.owner = lease_owner
+        if lease_seconds is not None:
+            ctx.lease = timedelta(seconds=lease_seconds)
         schemas = table_schemas(row)
         fresh = set(schemas) - cached  # read just now for the default mapping
         counted = 0  # requests before the first source (metadata) count towards its run
@@ -514,6 +525,35 @@ def run_import(
             runs.append(runner.run(backfill=backfill, reason=reason))
             counted = meter.calls
     return runs
+
+
+def renew_leases(session: Session, owner: str, seconds: float) -> int:
+    """Push out the cursor leases `owner` holds (the worker's lease heartbeat calls this)."""
+    until = utc_now() + timedelta(seconds=seconds)
+    return CursorRepository.from_session(session).renew_leases_of(owner, until)
+
+
+INTERRUPTED_MESSAGE = (
+    "The worker running this import stopped (killed or crashed) before it finished. What it "
+    "stored up to its last page is kept; the next run resumes from there."
+)
+
+
+def recover_orphaned_runs(session: Session) -> list[tuple[uuid.UUID, str]]:
+    """Close the runs a dead process left `running` (failed, with the reason) and return the
+    (org, table) pairs to run again now: a backfill would wait for the scheduler's next
+    minute and an incremental run for the next interval otherwise."""
+    now = utc_now()
+    again: list[tuple[uuid.UUID, str]] = []
+    for run in RunRepository.from_session(session).orphaned(now):
+        run.status = RunStatus.FAILED.value
+        run.errors = INTERRUPTED_MESSAGE
+        run.finished_at = now
+        run.duration_ms = int((now - ensure_utc(run.started_at)).total_seconds() * 1000)
+        if (run.org_id, run.source_table) not in again:
+            again.append((run.org_id, run.source_table))
+    session.flush()
+    return again
 
 
 def _paused_before_start(

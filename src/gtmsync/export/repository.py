@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gtmsync.db.repository import RepositoryBase
-from gtmsync.export.models import Export, ExportItem, ItemStatus
+from gtmsync.export.models import Export, ExportItem, ExportStatus, ItemStatus
 from gtmsync.platform.models import Company, Contact, IntentSignal
 
 _IN_CHUNK = 500  # bound parameters per IN (): comfortable on SQLite and PostgreSQL
@@ -27,6 +28,17 @@ class ExportRepository(RepositoryBase[Export]):
     def get_in_org(self, org_id: uuid.UUID, export_id: uuid.UUID) -> Export | None:
         return self.get_one_or_none(
             select(Export).where(Export.org_id == org_id, Export.id == export_id)
+        )
+
+    def stale(self, idle_since: datetime) -> Sequence[Export]:
+        """Exports queued or running, untouched since `idle_since` (recovery candidates)."""
+        return self.get_all(
+            select(Export)
+            .where(
+                Export.status.in_([ExportStatus.QUEUED.value, ExportStatus.RUNNING.value]),
+                Export.modified_at < idle_since,
+            )
+            .order_by(Export.modified_at)
         )
 
     def history(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -28,12 +28,19 @@ from gtmsync.export.repository import ExportItemRepository, ExportRepository, Pl
 from gtmsync.export.results import results_csv
 from gtmsync.export.runner import DEFAULT_BATCH_SIZE, RunHooks, load, run_export, unresolved
 from gtmsync.export.schemas import DuplicateAction, ExportObject
-from gtmsync.jobs import queue
+from gtmsync.jobs import leases, queue
+from gtmsync.kit.clock import utc_now
 from gtmsync.kit.errors import ConflictError, NotFoundError, UserError
 from gtmsync.platform import service as platform_service
 from gtmsync.settings import Settings
 
 RUN_TASK = "export.run"
+
+
+def run_lease(export_id: uuid.UUID | str) -> str:
+    """The job lease one export's run holds, so two workers never run it at once."""
+    return f"{RUN_TASK}:{export_id}"
+
 
 __all__ = [
     "Decision",
@@ -48,9 +55,11 @@ __all__ = [
     "items",
     "org_of",
     "plan",
+    "recover_stale",
     "request_run",
     "resolve_actor",
     "run",
+    "run_lease",
     "view",
 ]
 
@@ -294,6 +303,42 @@ def run(
         on_request=on_request,
         batch_size=batch_size,
     )
+
+
+def recover_stale(session: Session, *, idle_for: timedelta) -> list[uuid.UUID]:
+    """Queue again the exports a dead worker left behind; returns their ids.
+
+    An export is left `running` when its worker was killed mid-run, and `queued` when the
+    worker that took its job off the queue died before starting it (the job is gone from the
+    queue then). Those untouched for `idle_for` (the job lease length) whose run lease is not
+    held are queued again: the run resumes from its last committed batch. A queued export
+    merely waiting behind a long queue may be queued twice; the second job finds it done or
+    its lease held and returns.
+    """
+    stale = ExportRepository.from_session(session).stale(utc_now() - idle_for)
+    busy = leases.held(session, [run_lease(e.id) for e in stale])
+    recovered: list[uuid.UUID] = []
+    for export in stale:
+        if run_lease(export.id) in busy:
+            continue
+        requeued = int(str(export.state.get("requeued", 0))) + 1
+        export.state = {**export.state, "requeued": requeued}
+        export.status = ExportStatus.QUEUED
+        export.error = (
+            "The worker running this export stopped (killed or crashed); it was queued again "
+            "and resumes from its last saved batch."
+        )
+        recovered.append(export.id)
+        after_commit(session, _enqueuer(str(export.org_id), str(export.id)))
+    session.flush()
+    return recovered
+
+
+def _enqueuer(org_id: str, export_id: str) -> Callable[[], None]:
+    def enqueue() -> None:
+        queue.enqueue(RUN_TASK, org_id, export_id)
+
+    return enqueue
 
 
 def csv_for(session: Session, org_id: uuid.UUID, export_id: uuid.UUID) -> str:
