@@ -65,6 +65,23 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Interface the web process binds to.")
     port: int = Field(default=8000, description="Port the web process listens on.")
     log_level: str = Field(default="INFO", description="Python logging level name.")
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, the web process's `/metrics` answers only requests with "
+        "`Authorization: Bearer <this token>` (Prometheus `authorization.credentials`).",
+    )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port on which each worker process serves Prometheus `/metrics`. Unset: "
+        "off. One port per worker process on the same machine.",
+    )
+    worker_metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Interface the worker metrics port binds to (`0.0.0.0` to scrape it from "
+        "another machine; keep it on a private network).",
+    )
     session_max_age_seconds: int = Field(
         default=8 * 3600, description="How long a portal sign-in lasts without activity."
     )

@@ -75,10 +75,10 @@ class TestProbes:
     def test_healthz(self, client: TestClient) -> None:
         assert client.get("/healthz").json() == {"status": "ok"}
 
-    def test_readyz_reaches_the_database(self, client: TestClient) -> None:
+    def test_readyz_reaches_the_database_and_the_queue(self, client: TestClient) -> None:
         response = client.get("/readyz")
         assert response.status_code == 200
-        assert response.json() == {"status": "ok"}
+        assert response.json() == {"status": "ok", "checks": {"database": "ok", "queue": "ok"}}
 
 
 class TestNotFound:

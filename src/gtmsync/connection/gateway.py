@@ -46,8 +46,10 @@ from gtmsync.dataverse import (
     MsalConfig,
     ReconnectRequiredError,
     RequestInfo,
+    ResponseInfo,
     org_scope,
 )
+from gtmsync.kit import metrics
 from gtmsync.kit.errors import TerminalError, UserError
 from gtmsync.settings import Mode, Settings, get_settings
 
@@ -337,6 +339,25 @@ class _StoredTokens:
         self._tokens.close()
 
 
+def _metered(org_id: uuid.UUID) -> Callable[[ResponseInfo], None]:
+    """The `on_response` hook of an org's clients: API calls by status, 429s, retries, latency.
+
+    Labelled by the hub's org id (one series per customer), never by host or URL.
+    """
+    org = str(org_id)
+
+    def observe(response: ResponseInfo) -> None:
+        status = "error" if response.status is None else str(response.status)
+        metrics.DATAVERSE_REQUESTS.labels(org=org, status=status).inc()
+        metrics.DATAVERSE_REQUEST_SECONDS.labels(org=org).observe(response.elapsed)
+        if response.status == 429:  # HTTP Too Many Requests: service protection
+            metrics.DATAVERSE_THROTTLED.labels(org=org).inc()
+        if response.request.attempt > 1:
+            metrics.DATAVERSE_RETRIES.labels(org=org).inc()
+
+    return observe
+
+
 def client_for(
     session: Session,
     org_id: uuid.UUID,
@@ -389,6 +410,7 @@ def client_for(
         integration.org_url,
         auth=MsalAuth(tokens),
         on_request=on_request,
+        on_response=_metered(org_id),
         verify=ssl_context(settings),
     )
 

@@ -27,6 +27,7 @@ from gtmsync.dataverse.changes import ChangeFeed, ChangePage, Deletion
 from gtmsync.dataverse.client import (
     DataverseClient,
     RequestInfo,
+    ResponseInfo,
     UpsertResult,
     WhoAmI,
 )
@@ -95,6 +96,7 @@ __all__ = [
     "ReconnectRequiredError",
     "Record",
     "RequestInfo",
+    "ResponseInfo",
     "RetryPolicy",
     "ServerError",
     "SignedIn",

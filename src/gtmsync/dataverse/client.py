@@ -2,7 +2,9 @@
 
 One `httpx.Client` per instance (connection reuse, explicit timeouts, TLS trust), one
 `RetryPolicy`, one `on_request` hook called before **every** attempt (retries included) so
-the hub can count calls per org and veto one by raising `BudgetExceededError`, and a
+the hub can count calls per org and veto one by raising `BudgetExceededError`, one
+`on_response` hook called after every attempt with its status (metrics: throttling, failures,
+latency), and a
 concurrency limit shared by all clients of the same org so parallel jobs stay under
 Dataverse's 52-concurrent-requests protection.
 
@@ -18,6 +20,7 @@ import itertools
 import json as jsonlib
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -69,6 +72,20 @@ class RequestInfo:
     def table(self) -> str:
         """The entity set (or function, or `$batch`) the request addresses."""
         return self.resource
+
+
+@dataclass(frozen=True)
+class ResponseInfo:
+    """What the `on_response` hook sees after every attempt: the status, or the transport error.
+
+    Seen after each attempt (not each call) so that 429s and 5xx that a retry later hid are
+    still counted; `status` is None when no response arrived (`error` names the exception).
+    """
+
+    request: RequestInfo
+    status: int | None
+    error: str | None
+    elapsed: float
 
 
 @dataclass(frozen=True)
@@ -134,6 +151,7 @@ class DataverseClient:
         retry: RetryPolicy | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         on_request: Callable[[RequestInfo], None] | None = None,
+        on_response: Callable[[ResponseInfo], None] | None = None,
         verify: ssl.SSLContext | str | bool = True,
         bulk_chunk_size: int = DEFAULT_BULK_CHUNK_SIZE,
         transport: httpx.BaseTransport | None = None,
@@ -158,6 +176,7 @@ class DataverseClient:
         self.api_root = f"{self.org_url}/api/data/{api_version}"
         self.retry = retry or RetryPolicy()
         self.on_request = on_request
+        self.on_response = on_response
         self.bulk_chunk_size = bulk_chunk_size
         self.max_concurrency = max_concurrency
         self.caller_object_id = str(caller_object_id) if caller_object_id else None
@@ -263,13 +282,18 @@ class DataverseClient:
         attempt = 0
         while True:
             attempt += 1
+            info = RequestInfo(self.org, method, resource, url, attempt, operations)
             if self.on_request is not None:
-                self.on_request(RequestInfo(self.org, method, resource, url, attempt, operations))
+                self.on_request(info)
             request = self._http.build_request(method, url, content=content, headers=all_headers)
+            started = time.monotonic()
             try:
                 with self._semaphore:
                     response = self._http.send(request)
             except httpx.TransportError as exc:
+                if self.on_response is not None:
+                    elapsed = time.monotonic() - started
+                    self.on_response(ResponseInfo(info, None, type(exc).__name__, elapsed))
                 if self.retry.should_retry_error(exc, attempt, idempotent=idempotent):
                     self.retry.pause(
                         self.retry.backoff(attempt),
@@ -281,6 +305,9 @@ class DataverseClient:
                 raise TransportError(
                     f"{method} {resource}: {type(exc).__name__}: {exc or 'connection failed'}"
                 ) from exc
+            if self.on_response is not None:
+                elapsed = time.monotonic() - started
+                self.on_response(ResponseInfo(info, response.status_code, None, elapsed))
             self._note_dop_hint(response)
             if response.status_code < 400 or response.status_code in accepted:
                 return response

@@ -11,6 +11,9 @@ from typing import Any
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 job_id_var: ContextVar[str | None] = ContextVar("job_id", default=None)
+# Set with job_id_var while a queue job runs (gtmsync.jobs.observability).
+task_var: ContextVar[str | None] = ContextVar("task", default=None)
+org_id_var: ContextVar[str | None] = ContextVar("org_id", default=None)
 
 _PATTERNS = [
     # Authorization headers, bearer tokens and JWTs wherever they appear.
@@ -45,7 +48,9 @@ class RedactingFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line, carrying request and job IDs when set."""
+    """One JSON object per line, carrying request and job IDs (and the job's task and org)
+    when set. Structured `extra_fields` strings are redacted too: the filter only sees the
+    message, and a field is as likely as a message to carry a token by mistake."""
 
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
@@ -58,8 +63,12 @@ class JsonFormatter(logging.Formatter):
             payload["request_id"] = rid
         if (jid := job_id_var.get()) is not None:
             payload["job_id"] = jid
+        if (task := task_var.get()) is not None:
+            payload["task"] = task
+        if (org_id := org_id_var.get()) is not None:
+            payload["org_id"] = org_id
         for key, value in getattr(record, "extra_fields", {}).items():
-            payload[key] = value
+            payload[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info:
             payload["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(payload, default=str)

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request IDs and security headers on every response.
+"""Pure ASGI middleware: request IDs, metrics with an access log line, and security headers.
 
 Pure ASGI (rather than `BaseHTTPMiddleware`) keeps streaming responses streaming and lets the
 context variable set here reach the endpoint's thread and the log lines it writes.
@@ -6,13 +6,19 @@ context variable set here reach the endpoint's thread and the log lines it write
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 import uuid
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gtmsync.kit import metrics
 from gtmsync.kit.logging import request_id_var
+
+access_log = logging.getLogger("gtmsync.web.access")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # Accept a caller's ID only when it is short and plain, so it cannot inject into logs.
@@ -57,6 +63,53 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by route template, and logs one access line.
+
+    The label is the matched route's template (`/api/v1/exports/{export_id}`), never the raw
+    path, so IDs cannot multiply the time series; requests no route matched share
+    `unmatched`. Added inside `RequestContextMiddleware`, so the access line carries the
+    request ID. The line has no query string: search terms can be personal data.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets when the app raises before answering
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            seconds = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            metrics.HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
+            metrics.HTTP_REQUEST_SECONDS.labels(method=method, route=route).observe(seconds)
+            access_log.info(
+                "request",
+                extra={
+                    "extra_fields": {
+                        "method": method,
+                        "path": scope["path"],
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(seconds * 1000, 1),
+                    }
+                },
+            )
 
 
 class SecurityHeadersMiddleware:
