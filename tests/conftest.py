@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.fixtures.dataverse_store",
     "tests.fixtures.dataverse",
     "tests.fixtures.connection",
+    "tests.fixtures.processes",
 ]
 
 

@@ -25,13 +25,13 @@ from huey import crontab
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-import gtmsync.jobs.observability  # noqa: F401 - job IDs in logs, job metrics
 from gtmsync.crm_import import service as import_service
 from gtmsync.db.engine import create_engine, create_session_factory
 from gtmsync.db.unit_of_work import session_scope
 from gtmsync.export import service as export_service
 from gtmsync.jobs import leases
 from gtmsync.jobs.queue import get_huey
+from gtmsync.kit.clock import utc_now
 from gtmsync.search import saved as saved_searches
 from gtmsync.search import snapshot as search_snapshot
 from gtmsync.settings import get_settings
@@ -62,9 +62,12 @@ def _sessions() -> sessionmaker[Session]:
 
 def _claimed(task: str, period_seconds: int) -> bool:
     """Claim this period of a periodic task; false (logged) when another worker has it."""
-    if leases.claim_period(_engine(), task, period_seconds=period_seconds):
+    now = utc_now()
+    fields = {"task": task, "period": leases.period_start(now, period_seconds).isoformat()}
+    if leases.claim_period(_engine(), task, period_seconds=period_seconds, now=now):
+        log.info("periodic task claimed", extra={"extra_fields": fields})
         return True
-    log.info("periodic task already claimed", extra={"extra_fields": {"task": task}})
+    log.info("periodic task already claimed", extra={"extra_fields": fields})
     return False
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -13,23 +12,15 @@ import pytest
 
 from gtmsync.jobs.queue import build_huey
 from gtmsync.settings import Settings
-
-
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
+from tests.fixtures.processes import redis_queue_url
 
 
 @pytest.fixture(params=["sqlite", "redis"])
 def queue_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The embedded queue, and Redis (skipped locally without it, a failure under CI=true)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'queue.db'}"
-    if not _redis_up():
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    return "redis://127.0.0.1:6379/15"
+    return redis_queue_url(15)
 
 
 class TestWorker:
@@ -37,8 +28,6 @@ class TestWorker:
         import gtmsync.tasks as tasks
 
         huey = build_huey(Settings(data_dir=tmp_path, queue_url=queue_url))
-        if queue_url.startswith("redis"):
-            huey.flush()
         message = f"hello-{uuid.uuid4().hex[:8]}"
         # The worker process registers the same task by name from gtmsync.tasks.
         ping = huey.task(name="system.ping")(tasks.ping.func)
