@@ -118,6 +118,10 @@ def sweep_activities() -> None:
             writeback_service.write_activity(session, activity_id)
 
 
+def _import_lease(org_id: UUID | str, table: str | None) -> str:
+    return f"import.run:{org_id}:{table or '*'}"
+
+
 @huey.task(name="import.run")  # type: ignore[untyped-decorator]
 def import_run(org_id: str, table: str | None = None, backfill: bool = False) -> None:
     """Run an org's Dynamics import (one table or all); commits per page, so it resumes.
@@ -127,7 +131,7 @@ def import_run(org_id: str, table: str | None = None, backfill: bool = False) ->
     so both lapse together when the worker dies.
     """
     seconds = get_settings().job_lease_seconds
-    name = f"import.run:{org_id}:{table or '*'}"
+    name = _import_lease(org_id, table)
     holder = leases.new_holder()
 
     def renew_cursor_leases() -> None:
@@ -200,12 +204,16 @@ def recover() -> tuple[list[UUID], list[tuple[UUID, str]]]:
     if not _claimed("jobs.recover", settings.recovery_interval_seconds):
         return [], []
     with session_scope(_sessions()) as session:
-        exports = export_service.recover_stale(
-            session, idle_for=timedelta(seconds=settings.job_lease_seconds)
-        )
+        idle = timedelta(seconds=settings.job_lease_seconds)
+        exports = export_service.recover_stale(session, idle_for=idle)
         imports = import_service.recover_orphaned_runs(session)
+        stalled = import_service.stalled_backfills(session, idle)
+        busy = leases.held(session, [_import_lease(o, None) for o in stalled])
     for org_id, table in imports:
         import_run(str(org_id), table)
+    for org_id in stalled:  # a backfill whose job died with its worker before it started
+        if _import_lease(org_id, None) not in busy and all(org_id != o for o, _ in imports):
+            import_run(str(org_id))
     leases.prune_claims(_engine())
     if exports or imports:
         log.warning(

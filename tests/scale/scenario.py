@@ -36,7 +36,7 @@ from gtmsync.db.engine import create_engine, create_session_factory
 from gtmsync.db.unit_of_work import session_scope
 from gtmsync.export import settings as export_settings
 from gtmsync.export.models import Export, ExportItem
-from gtmsync.export.schemas import ExportObject
+from gtmsync.export.schemas import MAX_RECORDS_LIMIT, ExportObject
 from gtmsync.platform import service as platform_service
 from gtmsync.platform.models import Contact
 from gtmsync.settings import Settings
@@ -80,8 +80,11 @@ def dedicated_server(data_dir: Path, *, accounts: int) -> Iterator[ServerHandle]
 class OrgSetup:
     org_id: uuid.UUID
     slug: str
+    admin_id: uuid.UUID
+    seller_id: uuid.UUID
     admin_token: str
     seller_token: str
+    number: int
     pids: list[str]
     export_id: uuid.UUID | None = None
 
@@ -101,37 +104,56 @@ class Scene:
         self.engine.dispose()
 
     def add_org(self, *, contacts: int) -> OrgSetup:
-        """Connect an org (real sign-in), allow exports of `contacts` contacts at once, make
-        that many platform contacts (no company: one Dynamics row each) and API tokens."""
+        """Connect an org (real sign-in), allow exports as large as the hub allows, make
+        `contacts` platform contacts (no company: one Dynamics row each) and API tokens."""
         n = len(self.orgs) + 1
         with session_scope(self.factory) as session:
             connected = connect_org(session, self.server, self.settings)
             document = export_settings.get_document(session, connected.org.id)
-            document.preferences.objects[ExportObject.CONTACT].max_records = max(contacts, 1)
+            document.preferences.objects[ExportObject.CONTACT].max_records = MAX_RECORDS_LIMIT
             with connected.client(session) as client:
                 export_settings.save_document(
                     session, connected.org.id, connected.admin, document, client
                 )
-            pids = [f"SC-{self.tag}-{n}-{i:05d}" for i in range(contacts)]
-            session.add_all(
-                Contact(
-                    platform_id=pid,
-                    first_name=f"Scale{n}",
-                    last_name=f"Person {self.tag} {i}",
-                    email=f"scale-{self.tag}-{n}-{i}@example.com",
-                    job_title="Engineer",
-                )
-                for i, pid in enumerate(pids)
-            )
+            pids = self._contacts(session, n, "a", contacts)
             admin_token = platform_service.create_api_token(
                 session, connected.admin, name="scale admin"
             ).token
             seller_token = platform_service.create_api_token(
                 session, connected.seller, name="scale seller"
             ).token
-            org = OrgSetup(connected.org.id, connected.org.slug, admin_token, seller_token, pids)
+            org = OrgSetup(
+                org_id=connected.org.id,
+                slug=connected.org.slug,
+                admin_id=connected.admin.id,
+                seller_id=connected.seller.id,
+                admin_token=admin_token,
+                seller_token=seller_token,
+                number=n,
+                pids=pids,
+            )
         self.orgs.append(org)
         return org
+
+    def add_contacts(self, org: OrgSetup, count: int, batch: str) -> list[str]:
+        """`count` more platform contacts for `org` to export (platform IDs unique per run)."""
+        with session_scope(self.factory) as session:
+            return self._contacts(session, org.number, batch, count)
+
+    def _contacts(self, session: Session, n: int, batch: str, count: int) -> list[str]:
+        pids = [f"SC-{self.tag}-{n}{batch}-{i:05d}" for i in range(count)]
+        session.add_all(
+            Contact(
+                platform_id=pid,
+                first_name=f"Scale{n}",
+                last_name=f"Person {self.tag} {batch} {i}",
+                email=f"scale-{self.tag}-{n}{batch}-{i}@example.com",
+                job_title="Engineer",
+            )
+            for i, pid in enumerate(pids)
+        )
+        session.flush()
+        return pids
 
     # -- the hub's side -----------------------------------------------------------------
 

@@ -639,6 +639,27 @@ def orgs_due(session: Session, interval_minutes: int) -> list[uuid.UUID]:
     return due
 
 
+def stalled_backfills(session: Session, idle_for: timedelta) -> list[uuid.UUID]:
+    """Orgs with a backfill waiting that nothing has touched for `idle_for` and no run holds:
+    its job most likely died with a killed worker before it started (a running backfill
+    touches its cursor at every page). The recovery sweep queues these again sooner than the
+    schedule would; orgs out of budget are left to wait for the reset."""
+    now = utc_now()
+    stalled: list[uuid.UUID] = []
+    for org_id in orgs_to_import(session):
+        cursors = CursorRepository.from_session(session).for_org(org_id)
+        if any(c.locked_until is not None and ensure_utc(c.locked_until) > now for c in cursors):
+            continue
+        if not any(
+            c.backfill_pending and ensure_utc(c.modified_at) < now - idle_for for c in cursors
+        ):
+            continue
+        budget = settings_row(session, org_id).daily_budget
+        if UsageRepository.from_session(session).on_day(org_id, now.date()) < budget:
+            stalled.append(org_id)
+    return stalled
+
+
 def list_runs(session: Session, org_id: uuid.UUID, *, limit: int = 100) -> list[RunView]:
     return [
         RunView.model_validate(r)
