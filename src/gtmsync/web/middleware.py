@@ -65,6 +65,32 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+def route_template(scope: Scope, root_path: str = "") -> str:
+    """The matched route's full template (`/api/v1/exports/{export_id}`), or `unmatched`.
+
+    FastAPI leaves the innermost route in `scope["route"]`, whose path lacks the prefixes of
+    the routers it was included in; those prefixes are static, so they are what precedes the
+    route's own part in the requested path. When that cannot be worked out (a converter
+    changed a value's spelling) the route's own template is used: still one label per route.
+    A mounted app (static files) sets no route but extends `root_path` (given before the call).
+    """
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not isinstance(template, str):
+        mounted = str(scope.get("root_path", ""))
+        if mounted != root_path and mounted.startswith(root_path):
+            return mounted[len(root_path) :] + "/{path}"
+        return "unmatched"
+    path: str = scope["path"]
+    try:
+        rendered = template.format(**scope.get("path_params", {}))
+    except (KeyError, IndexError, ValueError):
+        return template
+    if rendered and path.endswith(rendered):
+        return path[: len(path) - len(rendered)] + template
+    return template
+
+
 class MetricsMiddleware:
     """Counts and times every HTTP request by route template, and logs one access line.
 
@@ -82,6 +108,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        root_path = str(scope.get("root_path", ""))
         status = 500  # what the client gets when the app raises before answering
 
         async def send_with_status(message: Message) -> None:
@@ -94,7 +121,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_with_status)
         finally:
             seconds = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = route_template(scope, root_path)
             method = scope["method"] if scope["method"] in _METHODS else "other"
             metrics.HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
             metrics.HTTP_REQUEST_SECONDS.labels(method=method, route=route).observe(seconds)
