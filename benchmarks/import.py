@@ -28,6 +28,8 @@ import argparse
 import os
 import resource
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,10 +41,11 @@ import sqlalchemy as sa
 from gtmsync.crm_import import service as import_service
 from gtmsync.crm_import.models import ImportRun
 from gtmsync.dataverse import RequestInfo
-from gtmsync.dataverse_local.app import ServerConfig
+from gtmsync.dataverse_local.app import ServerConfig, create_app
 from gtmsync.dataverse_local.seed import seed
-from gtmsync.dataverse_local.server import serve_in_thread
+from gtmsync.dataverse_local.server import ServerHandle
 from gtmsync.dataverse_local.store import Store, format_datetime, utc_now
+from gtmsync.dataverse_local.tls import ensure_tls
 from gtmsync.db import migrate
 from gtmsync.db.engine import create_engine, create_session_factory
 from gtmsync.db.unit_of_work import session_scope
@@ -54,10 +57,22 @@ CHUNK = 20_000
 PAGE = 5000
 
 
-def rss_mib() -> float:
-    with open("/proc/self/statm") as statm:
+def rss_mib(pid: int | None = None) -> float:
+    with open(f"/proc/{pid or 'self'}/statm") as statm:
         pages = int(statm.read().split()[1])
     return pages * resource.getpagesize() / 2**20
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` (fields 14 and 15 of /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def loadavg() -> float:
+    with open("/proc/loadavg") as load:
+        return float(load.read().split()[0])
 
 
 def top_up(store: Store, owners: list[uuid.UUID], want: int) -> float:
@@ -112,6 +127,47 @@ def change(store: Store, updates: int, deletes: int) -> None:
         )
 
 
+def start_server(data: Path, port: int) -> subprocess.Popen[bytes]:
+    """The local Dataverse server in its own process, as `gtmsync dataverse serve` runs it.
+
+    In production Dynamics is remote, so the server's query, JSON and TLS work must not
+    share this process's GIL with the import being measured.
+    """
+    log = (data / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gtmsync",
+            "dataverse",
+            "serve",
+            "--data",
+            str(data),
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode}; see {log.name}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise RuntimeError(f"the server did not listen on port {port} within 60 s; see {log.name}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--accounts", type=int, default=1_000_000)
@@ -119,27 +175,32 @@ def main() -> None:
     parser.add_argument("--deletes", type=int, default=1_000)
     parser.add_argument("--data", type=Path, default=None, help="reusable server data dir")
     args = parser.parse_args()
-    data = args.data or Path(tempfile.mkdtemp(prefix="import-bench-"))
+    data = (args.data or Path(tempfile.mkdtemp(prefix="import-bench-"))).resolve()
     data.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="import-bench-hub-"))
     store = Store.open(f"sqlite:///{data / 'dataverse.db'}")
-    with serve_in_thread(store, data, config=ServerConfig(data_dir=data)) as server:
-        for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):  # MSAL (requests) trusts it too
-            os.environ[name] = str(server.ca_bundle)
-        result = seed(
-            store,
-            server.directory,
-            server.security,
-            accounts=0,
-            contacts=0,
-            leads=0,
-            opportunities=0,
-            products=0,
-        )
-        owners = list(result.users.values())
-        load_s = top_up(store, owners, args.accounts)
-        total = store.count("account")
-
+    port = free_port()
+    # The server's objects in this process only seed and read the directory (a database):
+    # every HTTP request goes to the server process started below on the same data.
+    app = create_app(store, config=ServerConfig(data_dir=data))
+    server = ServerHandle(base_url=f"https://127.0.0.1:{port}", app=app, tls=ensure_tls(data))
+    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):  # MSAL (requests) trusts it too
+        os.environ[name] = str(server.ca_bundle)
+    result = seed(
+        store,
+        server.directory,
+        server.security,
+        accounts=0,
+        contacts=0,
+        leads=0,
+        opportunities=0,
+        products=0,
+    )
+    owners = list(result.users.values())
+    load_s = top_up(store, owners, args.accounts)
+    total = store.count("account")
+    proc = start_server(data, port)
+    try:
         url = f"sqlite:///{work / 'hub.db'}"
         migrate.upgrade(url)
         engine = create_engine(url)
@@ -152,12 +213,16 @@ def main() -> None:
             import_service.get_mapping(session, org_id, settings=settings)
 
         samples: list[float] = []
+        server_samples: list[float] = []
 
         def sample(info: RequestInfo) -> None:
             if info.resource == "accounts":
                 samples.append(rss_mib())
+                server_samples.append(rss_mib(proc.pid))
 
-        def run() -> tuple[ImportRun, float]:
+        def run() -> tuple[ImportRun, float, float, float]:
+            cpu = time.process_time()
+            server_cpu = cpu_seconds(proc.pid)
             started = time.perf_counter()
             with session_scope(factory) as session:
                 (done,) = import_service.run_import(
@@ -169,12 +234,22 @@ def main() -> None:
                     on_request=sample,
                 )
                 session.expunge(done)
-            return done, time.perf_counter() - started
+            return (
+                done,
+                time.perf_counter() - started,
+                time.process_time() - cpu,
+                cpu_seconds(proc.pid) - server_cpu,
+            )
 
-        backfill, backfill_s = run()
+        load_before = loadavg()
+        backfill, backfill_s, backfill_cpu, server_cpu = run()
+        load_after = loadavg()
         change(store, args.changes, args.deletes)
-        incremental, incremental_s = run()
+        incremental, incremental_s, _, _ = run()
         engine.dispose()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
     shutil.rmtree(work, ignore_errors=True)
 
     assert backfill.kind == "backfill", backfill.errors
@@ -201,9 +276,23 @@ def main() -> None:
         f"{incremental.api_calls} requests, {incremental.records_stored:,} stored, "
         f"{incremental.records_deleted:,} deleted"
     )
+    server_growth = (
+        max(server_samples) - max(server_samples[: max(1, len(server_samples) // 2)])
+        if server_samples
+        else 0.0
+    )
     print(
-        f"peak RSS {max(samples, default=rss_mib()):.0f} MiB; growth over the second half "
-        f"of the backfill {growth:+.0f} MiB (flat = about 0)"
+        f"hub process: peak RSS {max(samples, default=rss_mib()):.0f} MiB, growth over the "
+        f"second half of the backfill {growth:+.0f} MiB (flat = about 0); CPU "
+        f"{backfill_cpu:.1f} s for the backfill ({backfill_cpu / backfill_s:.0%} of one core)"
+    )
+    print(
+        f"server process: peak RSS {max(server_samples, default=0.0):.0f} MiB, growth "
+        f"{server_growth:+.0f} MiB; CPU {server_cpu:.1f} s for the backfill"
+    )
+    print(
+        f"load average (1 min, /proc/loadavg) {load_before:.2f} before the backfill, "
+        f"{load_after:.2f} after; {os.cpu_count()} CPUs"
     )
     print(f"{'measure':<40} {'value':>12} {'target':>10} {'ratio':>7}")
     for name, value, target, kind in rows:

@@ -12,6 +12,7 @@ Admins set their tenant's figure on the Import settings.
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 
 from gtmsync.dataverse import BudgetExceededError, RequestInfo
@@ -33,22 +34,27 @@ class UsageMeter:
         self.day = utc_now().date()
         self.calls = 0  # this run
         self.unsaved = 0  # not yet written to the usage table
+        # The runner reads the next page in a background thread (prefetch.py) while it
+        # saves the counts of the last one: the counters change under this lock only.
+        self._lock = threading.Lock()
 
     def remaining(self) -> int:
         return max(0, self.budget - self.used_today)
 
     def on_request(self, info: RequestInfo) -> None:  # noqa: ARG002 - the hook's signature
         today = utc_now().date()
-        if today != self.day:  # a new UTC day starts a new budget
-            self.day, self.used_today = today, 0
-        if self.used_today >= self.budget:
-            raise BudgetPausedError(
-                f"the import's daily Dataverse API budget of {self.budget} requests is used up"
-            )
-        self.used_today += 1
-        self.calls += 1
-        self.unsaved += 1
+        with self._lock:
+            if today != self.day:  # a new UTC day starts a new budget
+                self.day, self.used_today = today, 0
+            if self.used_today >= self.budget:
+                raise BudgetPausedError(
+                    f"the import's daily Dataverse API budget of {self.budget} requests is used up"
+                )
+            self.used_today += 1
+            self.calls += 1
+            self.unsaved += 1
 
     def take_unsaved(self) -> tuple[date, int]:
-        count, self.unsaved = self.unsaved, 0
-        return self.day, count
+        with self._lock:
+            count, self.unsaved = self.unsaved, 0
+            return self.day, count

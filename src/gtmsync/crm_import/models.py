@@ -12,7 +12,9 @@ custom objects do not feed Advanced Search filters, so nothing needs to index in
 
 `seen_seq` implements mark-and-sweep for backfills: each backfill of a source bumps the
 cursor's sequence, every row it stores carries it, and rows left with an older sequence at
-the end were deleted in Dynamics or are now excluded by an import rule.
+the end were deleted in Dynamics or are now excluded by an import rule. `seen_seq` has no
+index of its own (migration 0009): every upsert would pay for it, the sweep reads it once
+per backfill through the natural key's index.
 """
 
 from __future__ import annotations
@@ -100,7 +102,6 @@ class _GtmRecord(TimestampMixin):
         return (
             UniqueConstraint("org_id", "source_table", "dynamics_id"),
             Index(f"ix_{name}_org_owner", "org_id", "owner_id"),
-            Index(f"ix_{name}_org_seen", "org_id", "source_table", "seen_seq"),
             *cls._extra_indexes(name),
         )
 

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Select, Table, delete, func, select, update
+from sqlalchemy import DateTime, Select, Table, Uuid, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
@@ -176,19 +176,34 @@ class RecordRepository:
         if not rows:
             return
         conn = self.session.connection()
-        sql, columns, processors = _compiled_upsert(GTM_MODELS[obj].__table__, conn.dialect)  # type: ignore[attr-defined]
+        table: Table = GTM_MODELS[obj].__table__  # type: ignore[attr-defined]
+        sql, columns, processors = _compiled_upsert(table, conn.dialect)
         now = utc_now()
         getter = itemgetter(*columns)
-        converting = [(i, p) for i, p in enumerate(processors) if p is not None]
+        # Bind processors (datetime → text, UUID → hex) are pure, and most columns repeat a
+        # few values across a page (the org, `now`, owners, `modifiedon` of bulk edits):
+        # each distinct value is converted once per call.
+        converting = [
+            (i, p, _memo(table, columns[i])) for i, p in enumerate(processors) if p is not None
+        ]
         params = []
         for row in rows:
             for column in columns:
-                row.setdefault(column, None)
+                if column not in row:
+                    row[column] = None
             row["created_at"] = row["modified_at"] = now
             values = list(getter(row))
-            for i, process in converting:
-                if values[i] is not None:
-                    values[i] = process(values[i])
+            for i, process, seen in converting:
+                value = values[i]
+                if value is None:
+                    continue
+                if seen is None:
+                    values[i] = process(value)
+                    continue
+                done = seen.get(value, _MISSING)
+                if done is _MISSING:
+                    done = seen[value] = process(value)
+                values[i] = done
             params.append(tuple(values))
         conn.exec_driver_sql(sql, params)
 
@@ -277,6 +292,17 @@ class RecordRepository:
 
 
 _COMPILED: dict[tuple[str, str], tuple[str, list[str], list[Any]]] = {}
+_MISSING = object()
+
+
+def _memo(table: Table, column: str) -> dict[Any, Any] | None:
+    """A cache of converted values for a datetime or UUID column; None for the natural key
+    (never repeats) and other types (equal values may convert differently: 1.0 and 1.00)."""
+    if column == "dynamics_id":
+        return None
+    kind = table.c[column].type
+    impl = getattr(kind, "impl", kind)  # a TypeDecorator (UTCDateTime) converts through it
+    return {} if isinstance(impl, DateTime | Uuid) else None
 
 
 def _compiled_upsert(table: Table, dialect: Dialect) -> tuple[str, list[str], list[Any]]:

@@ -23,6 +23,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,6 +42,7 @@ from gtmsync.crm_import.models import (
     RunKind,
     RunStatus,
 )
+from gtmsync.crm_import.prefetch import prefetched
 from gtmsync.crm_import.repository import (
     CursorRepository,
     RecordRepository,
@@ -274,41 +276,42 @@ class SourceRunner:
         *,
         tracking: bool,
         delta_follow: bool = False,
-    ) -> Iterator[PageData]:
-        """Pages from `first` (a link) or from the entity set with `params`."""
+    ) -> AbstractContextManager[Iterator[PageData]]:
+        """Pages from `first` (a link) or from the entity set with `params`, in order.
+
+        Each page is read one page ahead in a background thread (`prefetch.prefetched`),
+        so Dataverse serves page N+1 while page N is stored; the cursor still advances
+        only after a page is committed.
+        """
         client = self.ctx.client
         headers = self._headers(tracking=tracking)
-        link = first
-        while True:
+        entity_set = self.schema.entity_set
+
+        def fetch(link: str | None) -> PageData:
             try:
                 if link is None:
                     response = client.request(
-                        "GET",
-                        self.schema.entity_set,
-                        params=params,
-                        headers=headers,
-                        idempotent=True,
+                        "GET", entity_set, params=params, headers=headers, idempotent=True
                     )
                 else:
                     response = client.request("GET", link, headers=headers, idempotent=True)
             except (ValidationError, NotFoundError) as exc:
                 if delta_follow:
                     raise ChangeTokenExpiredError(
-                        f"the delta link for {self.schema.entity_set} can no longer be followed",
+                        f"the delta link for {entity_set} can no longer be followed",
                         status=exc.status,
                         code=exc.code,
                     ) from exc
                 raise
             page = parse_page(response)
-            yield PageData(
+            return PageData(
                 upserts=page.upserts,
                 deleted=[d.id for d in page.deletions],
                 next_link=page.next_link,
                 delta_link=page.delta_link,
             )
-            if page.next_link is None:
-                return
-            link = page.next_link
+
+        return prefetched(fetch, first)
 
     # -- the two kinds ---------------------------------------------------------------------
 
@@ -334,25 +337,26 @@ class SourceRunner:
             signpost = ensure_utc(cursor.backfill_signpost or utc_now())
             params["$filter"] = f"modifiedon le {odata.datetime_literal(signpost)}"
             params["$orderby"] = f"modifiedon asc,{self.schema.primary_id} asc"
-        for page in self._pages(cursor.backfill_next_link, params, tracking=tracking):
-            self._apply(page, cursor, run, watermark_window=None)
-            cursor.backfill_next_link = page.next_link
-            if page.next_link is None:
-                run.records_deleted += self.records.sweep(
-                    self.source.object, self.ctx.org_id, self.table_key, cursor.seq
-                )
-                cursor.backfill_pending = False
-                cursor.backfill_started = False
-                cursor.backfill_reason = None
-                if tracking:
-                    cursor.delta_link = page.delta_link
-                else:
-                    cursor.watermark = cursor.backfill_signpost
-                    cursor.boundary_ids = []
-                cursor.stored_count = self.records.count(
-                    self.source.object, self.ctx.org_id, self.table_key
-                )
-            self._checkpoint(run)
+        with self._pages(cursor.backfill_next_link, params, tracking=tracking) as pages:
+            for page in pages:
+                self._apply(page, cursor, run, watermark_window=None)
+                cursor.backfill_next_link = page.next_link
+                if page.next_link is None:
+                    run.records_deleted += self.records.sweep(
+                        self.source.object, self.ctx.org_id, self.table_key, cursor.seq
+                    )
+                    cursor.backfill_pending = False
+                    cursor.backfill_started = False
+                    cursor.backfill_reason = None
+                    if tracking:
+                        cursor.delta_link = page.delta_link
+                    else:
+                        cursor.watermark = cursor.backfill_signpost
+                        cursor.boundary_ids = []
+                    cursor.stored_count = self.records.count(
+                        self.source.object, self.ctx.org_id, self.table_key
+                    )
+                self._checkpoint(run)
 
     def _incremental(self, cursor: ImportCursor, run: ImportRun, mode: CursorMode) -> None:
         if mode == CursorMode.DELTA:
@@ -361,10 +365,13 @@ class SourceRunner:
                 self._backfill(cursor, run, mode)
                 return
             try:
-                for page in self._pages(cursor.delta_link, None, tracking=True, delta_follow=True):
-                    self._apply(page, cursor, run, watermark_window=None)
-                    cursor.delta_link = page.next_link or page.delta_link
-                    self._checkpoint(run)
+                with self._pages(
+                    cursor.delta_link, None, tracking=True, delta_follow=True
+                ) as pages:
+                    for page in pages:
+                        self._apply(page, cursor, run, watermark_window=None)
+                        cursor.delta_link = page.next_link or page.delta_link
+                        self._checkpoint(run)
             except ChangeTokenExpiredError:
                 self.ctx.session.rollback()
                 run, cursor = self._reload(run.id, cursor.id)
@@ -380,9 +387,10 @@ class SourceRunner:
             "$filter": window.filter(),
             "$orderby": f"modifiedon asc,{self.schema.primary_id} asc",
         }
-        for page in self._pages(None, params, tracking=False):
-            self._apply(page, cursor, run, watermark_window=window)
-            self._checkpoint(run)
+        with self._pages(None, params, tracking=False) as pages:
+            for page in pages:
+                self._apply(page, cursor, run, watermark_window=window)
+                self._checkpoint(run)
 
     def _checkpoint(self, run: ImportRun) -> None:
         self._save_usage()
@@ -407,25 +415,39 @@ class SourceRunner:
         rows: list[dict[str, Any]] = []
         drop: list[uuid.UUID] = list(page.deleted)
         seen: list[tuple[str, datetime | None]] = []
+        # Per-record work is the backfill's cost (millions of records): ORM attributes are
+        # read once and the run's counters added once per page, not per record.
+        watermark = cursor.watermark
+        seq = cursor.seq
+        tracking_seen = watermark_window is not None
+        read = excluded = 0
+        stamps: dict[str, datetime | None] = {}  # `modifiedon` repeats across a page
         for record in page.upserts:
             record_id = uuid.UUID(str(record[pk]))
-            modified = _parse_dt(record.get("modifiedon"))
-            if watermark_window is not None and cursorlib.is_duplicate(
-                watermark_window, cursor.watermark, str(record_id), modified
-            ):
-                continue
-            run.records_read += 1
-            seen.append((str(record_id), modified))
+            raw_modified = record.get("modifiedon")
+            if not isinstance(raw_modified, str):
+                modified = _parse_dt(raw_modified)
+            elif raw_modified in stamps:
+                modified = stamps[raw_modified]
+            else:
+                modified = stamps[raw_modified] = _parse_dt(raw_modified)
+            if tracking_seen:
+                assert watermark_window is not None
+                if cursorlib.is_duplicate(watermark_window, watermark, str(record_id), modified):
+                    continue
+                seen.append((str(record_id), modified))
+            read += 1
             if rules.excluded(self.rules, record, self.schema):
-                run.records_excluded += 1
+                excluded += 1
                 drop.append(record_id)
                 continue
-            row = self._row(record, record_id, modified, cursor.seq)
+            row = self._row(record, record_id, modified, seq)
             if row is None:
                 drop.append(record_id)
                 continue
             rows.append(row)
-        run.records_read += len(page.deleted)
+        run.records_read += read + len(page.deleted)
+        run.records_excluded += excluded
         stop = False
         if rows:
             limit = limit_for(self.source, self.ctx.limits)
@@ -486,11 +508,11 @@ class SourceRunner:
                 "custom": None,
             }
         row = self.builder.build(record)
-        owner = row.get("owner_id")
-        if owner is None:
+        if row.get("owner_id") is None:
             owner_raw = record.get("_ownerid_value")
             row["owner_id"] = uuid.UUID(str(owner_raw)) if owner_raw else None
-        return {**row, **base}
+        row.update(base)
+        return row
 
 
 def _parse_dt(value: Any) -> datetime | None:

@@ -55,6 +55,11 @@ class Record(Mapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         return self._values[key]
 
+    def get(self, key: str, default: Any = None) -> Any:
+        # Mapping's inherited `get` goes through __getitem__ and a KeyError per missing
+        # key; an import reads several values of millions of records through here.
+        return self._values.get(key, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
 

@@ -57,6 +57,13 @@ def _check(call: Call, table: Table) -> None:
     call.require(table, Access.READ)
 
 
+def _dict_rows(result: sa.CursorResult[Any]) -> list[dict[str, Any]]:
+    """Rows as plain dicts: the serializer's per-column `get` on a dict is several times
+    cheaper than on SQLAlchemy's `RowMapping`, and a sync page has 5,000 rows."""
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]
+
+
 def _delta_link(call: Call, table: Table, version: int, now: dt.datetime) -> str:
     params = {k: v for k, v in call.query.items() if k.startswith("$select")}
     params["$deltatoken"] = make_token(version, now)
@@ -87,13 +94,13 @@ def read(call: Call, table: Table) -> Reply:
             "0x80040203",
         )
     current = call.store.current_version(call.conn)
-    upserts = list(
+    upserts = _dict_rows(
         call.conn.execute(
-            sa.select(sql)
+            sa.select(*serializer.sql_columns(sql))
             .where(sql.c.versionnumber > since)
             .order_by(sql.c.versionnumber)
             .limit(size + 1)
-        ).mappings()
+        )
     )
     ts = call.store.tombstones
     deletes = list(
@@ -142,14 +149,14 @@ def _initial(
 ) -> Reply:
     sql = call.store.tables[table.name]
     pk = sql.c[table.primary_id]
-    stmt = sa.select(sql)
+    stmt = sa.select(*serializer.sql_columns(sql))
     page = 1
     version = call.store.current_version(call.conn)
     if opts.skiptoken:
         page, last = decode_skiptoken(opts.skiptoken)
         version = int(last[1])
         stmt = stmt.where(pk > last[0])
-    rows = list(call.conn.execute(stmt.order_by(pk).limit(size + 1)).mappings())
+    rows = _dict_rows(call.conn.execute(stmt.order_by(pk).limit(size + 1)))
     more = len(rows) > size
     rows = rows[:size]
     serializer.preload_names(rows)
