@@ -20,11 +20,18 @@ class TestRedaction:
             ('{"client_secret": "s3cr3t-value"}', "s3cr3t-value"),
             ("password=hunter2hunter2", "hunter2hunter2"),
             (f"token in text {JWT} here", JWT),
+            ('GET /connection/callback?code=0.AQ-authcode&state=x HTTP/1.1"', "0.AQ-authcode"),
+            ('{"code": "Ys2OqQpkeK1nTXx5-authcode", "code_verifier": "v"}', "Ys2OqQpkeK1nTX"),
+            ("calling with gtm_dBBltrABCDEFGHIJKLMNOPQRSTUVWXYZ012345 as caller", "ABCDEFGHIJ"),
         ],
     )
     def test_secrets_are_masked(self, text: str, secret: str) -> None:
         assert secret not in redact(text)
         assert "REDACTED" in redact(text)
+
+    @pytest.mark.parametrize("text", ["status_code=503", "postcode=SW1A", "error_code: 0x80040217"])
+    def test_other_codes_are_kept(self, text: str) -> None:
+        assert redact(text) == text
 
     def test_filter_masks_arguments_too(self) -> None:
         record = logging.LogRecord(

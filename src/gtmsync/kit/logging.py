@@ -19,14 +19,18 @@ _PATTERNS = [
     # Authorization headers, bearer tokens and JWTs wherever they appear.
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/]+=*"), r"\1[REDACTED]"),
     (re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"), "[REDACTED-JWT]"),
-    # key=value / "key": "value" pairs whose key names a secret.
+    # key=value / "key": "value" pairs whose key names a secret. A bare `code` key is the
+    # OAuth authorization code (the callback's query string in access logs, MSAL's debug
+    # events); `status_code=`, `postcode=` and the like are left alone.
     (
         re.compile(
             r"(?i)((?:access_token|refresh_token|id_token|client_secret|password|secret|code_verifier"
-            r"|api_token|token)[\"']?\s*[:=]\s*[\"']?)([^\"'&\s,}]+)"
+            r"|api_token|token|(?<![A-Za-z0-9_])code)[\"']?\s*[:=]\s*[\"']?)([^\"'&\s,}]+)"
         ),
         r"\1[REDACTED]",
     ),
+    # gtmsync API tokens wherever they appear (a script may put one in a URL or a message).
+    (re.compile(r"gtm_[A-Za-z0-9_\-]{20,}"), "gtm_[REDACTED]"),
 ]
 
 
