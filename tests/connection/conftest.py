@@ -96,10 +96,12 @@ def authorize(
     *,
     consent: str | None = None,
     tenant_wide: bool = False,
+    callback: str = CALLBACK,
 ) -> dict[str, str]:
     """The browser at the identity provider: pick `upn`, optionally answer the consent page.
 
-    Returns the query the provider redirects back with (`code`+`state` or `error`+…).
+    Returns the query the provider redirects back with (`code`+`state` or `error`+…);
+    `callback` is the hub's redirect URI (another one for a hub on another port).
     """
     user = server.directory.user_by_upn(upn)
     assert user is not None
@@ -115,7 +117,7 @@ def authorize(
         return {"consent_page": response.text}
     assert response.status_code in (302, 303), response.text[:500]
     location = response.headers["location"]
-    assert location.startswith(CALLBACK), location
+    assert location.startswith(callback), location
     return dict(parse_qsl(urlsplit(location).query))
 
 

@@ -2,52 +2,29 @@
 
 The tokens checked are the ones the local identity provider really issued to this
 connection: read from the MSAL cache after unsealing it (the only place they exist in clear),
-before and after a refresh rotates them.
+before and after a refresh rotates them. tests/security/test_secrets.py checks the same and
+more secrets (client secret, API tokens, signing key) in the real hub process and its log.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 
 import pytest
-import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from gtmsync.connection import gateway, token_store
+from gtmsync.connection import gateway
 from gtmsync.dataverse_local.server import ServerHandle
 from gtmsync.db.unit_of_work import session_scope
 from tests.connection.conftest import DynamicsOrg, connect_as
 from tests.fixtures.web import Login
+from tests.security.leaks import database_dump, issued_tokens
 
 
 def _issued_tokens(app: FastAPI, dynamics_org: DynamicsOrg) -> set[str]:
-    with session_scope(app.state.session_factory) as session:
-        integration = gateway.require_integration(session, dynamics_org.org_id)
-        assert integration.token_cache is not None
-        cache = json.loads(token_store.unseal(app.state.settings, integration.token_cache))
-    tokens = {
-        str(entry["secret"])
-        for section in ("AccessToken", "RefreshToken", "IdToken")
-        for entry in cache.get(section, {}).values()
-    }
-    assert len(tokens) >= 3, cache.keys()
-    return tokens
-
-
-def _database_dump(app: FastAPI) -> str:
-    """Every row of every table, every column, as text."""
-    engine: sa.Engine = app.state.engine
-    metadata = sa.MetaData()
-    metadata.reflect(engine)
-    parts: list[str] = []
-    with engine.connect() as conn:
-        for table in metadata.sorted_tables:
-            for row in conn.execute(sa.select(table)):
-                parts.extend(str(value) for value in row)
-    return "\n".join(parts)
+    return issued_tokens(app.state.settings, app.state.session_factory, dynamics_org.org_id)
 
 
 def test_tokens_never_leak(
@@ -86,7 +63,7 @@ def test_tokens_never_leak(
             "/api/v1/audit-events",
         )
     ]
-    dump = _database_dump(app)
+    dump = database_dump(app.state.engine)
     assert "avery.admin@contoso.local" in dump  # the dump really holds the connection rows
     for token in tokens:
         assert token not in dump, "a token is stored in clear"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
+import httpx
 from fastapi.testclient import TestClient
 
 
@@ -93,8 +94,15 @@ class _PageParser(HTMLParser):
 _SKIP = ("/static/", "/sign-out", "/api/")
 
 
-def crawl(client: TestClient, start: str = "/", *, max_pages: int = 300) -> list[Form]:
-    """Every POST form on every page reachable from `start` (one visit per path and query)."""
+def crawl(
+    client: TestClient | httpx.Client,
+    start: str = "/",
+    *,
+    max_pages: int = 300,
+    pages: list[str] | None = None,
+) -> list[Form]:
+    """Every POST form on every page reachable from `start` (one visit per path and query);
+    the HTML of every page goes into `pages` when given."""
     seen: set[str] = set()
     queue: deque[str] = deque([start])
     forms: list[Form] = []
@@ -110,6 +118,8 @@ def crawl(client: TestClient, start: str = "/", *, max_pages: int = 300) -> list
             continue
         page = urlsplit(str(response.url))
         here = page.path + (f"?{page.query}" if page.query else "")
+        if pages is not None:
+            pages.append(response.text)
         parser = _PageParser(here)
         parser.feed(response.text)
         forms.extend(parser.forms)
