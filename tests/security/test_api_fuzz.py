@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import BaseSchema
 
@@ -93,3 +94,27 @@ def test_no_input_gets_a_5xx_long(
     world: World, api_schema: BaseSchema, method: str, path: str
 ) -> None:
     _fuzz(world, api_schema, method, path, examples=150)
+
+
+class TestFoundByFuzzing:
+    """Inputs schemathesis found answering 500; each is now a 4xx naming the field."""
+
+    def test_saved_search_of_an_unknown_object(self, world: World) -> None:
+        with TestClient(world.app) as http:
+            response = http.post(
+                "/api/v1/search/saved",
+                json={"name": "x", "object": "0.1.0", "params": []},
+                headers=bearer(world.a.admin_token),
+            )
+        assert response.status_code == 400, response.text
+        assert response.json()["field"] == "object"
+
+    def test_import_budget_beyond_the_column(self, world: World) -> None:
+        with TestClient(world.app) as http:
+            response = http.put(
+                "/api/v1/imports/settings",
+                json={"daily_budget": 53506095724929386283008, "object_limits": {"x": -1}},
+                headers=bearer(world.a.admin_token),
+            )
+        assert response.status_code == 422, response.text
+        assert response.json()["field"].startswith(("daily_budget", "object_limits"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -129,11 +129,15 @@ class ImportSettingsView(BaseModel):
     object_limits: dict[str, int]
 
 
+# `daily_budget` is a 32-bit column; a larger number was a database error (500), not a 422.
+_MAX_BUDGET = 2_000_000_000
+
+
 class ImportSettingsUpdate(BaseModel):
     enabled: bool | None = None
-    daily_budget: int | None = Field(default=None, ge=1)
+    daily_budget: int | None = Field(default=None, ge=1, le=_MAX_BUDGET)
     page_size: int | None = Field(default=None, ge=1, le=5000)
-    object_limits: dict[str, int] | None = None
+    object_limits: dict[str, Annotated[int, Field(ge=0, le=_MAX_BUDGET)]] | None = None
 
 
 class AttributeOption(BaseModel):

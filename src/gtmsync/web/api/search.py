@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from gtmsync.kit.errors import UserError
 from gtmsync.search import filters as search_filters
 from gtmsync.search import saved, schemas
 from gtmsync.search import service as search_service
@@ -105,7 +106,14 @@ def list_saved(db: SessionDep, user: CurrentUser) -> list[schemas.SavedSearchOut
 def create_saved(
     body: schemas.SavedSearchIn, db: SessionDep, user: CurrentUser
 ) -> schemas.SavedSearchOut:
-    obj = search_filters.SearchObject(body.object)
+    try:
+        obj = search_filters.SearchObject(body.object)
+    except ValueError:
+        raise UserError(
+            f"{body.object!r} is not something you can search.",
+            field="object",
+            fix="Use one of: " + ", ".join(o.value for o in search_filters.SearchObject) + ".",
+        ) from None
     view = saved.save(db, user.org_id, user.id, name=body.name, obj=obj, params=body.params)
     return _saved_out(view)
 
