@@ -102,6 +102,19 @@ class TestExportRecovery:
         db_session.flush()
         assert export_service.recover_stale(db_session, idle_for=LEASE) == [slow.id]
 
+    def test_an_export_that_keeps_killing_its_workers_stops_being_requeued(
+        self, db_session: Session
+    ) -> None:
+        org = make_org(db_session)
+        poison = _export(db_session, org, ExportStatus.RUNNING, idle=timedelta(minutes=5))
+        poison.state = {"runs": 26, "requeued": export_service.MAX_REQUEUES}
+        poison.modified_at = utc_now() - timedelta(minutes=5)  # as the last recovery left it
+        db_session.flush()
+        assert export_service.recover_stale(db_session, idle_for=LEASE) == []
+        assert poison.status == ExportStatus.INTERRUPTED
+        assert poison.error is not None
+        assert "run it again" in poison.error
+
 
 class TestImportRecovery:
     def test_a_run_whose_lease_lapsed_is_closed_with_the_reason(self, db_session: Session) -> None:

@@ -5,7 +5,7 @@ every failure visible with a reason.
 Three `gtmsync worker` processes on PostgreSQL and Redis (the scale-out set-up, where a
 killed machine is a real event) work for two orgs connected to a local Dataverse server of
 the test's own. Work comes in rounds: per org, an export of fresh platform contacts and a
-Sync Now (backfill of every table, in pages of 100 so a run has many checkpoints). While a
+Sync Now (backfill of every table, in pages of 50 so a run has many checkpoints). While a
 round runs, the test sleeps a random time, SIGKILLs a worker (one holding a job lease when
 any does, so the kill interrupts real work: an export between or inside its batches, an
 import between or inside its pages) and starts it again after a random pause; rounds go on
@@ -55,7 +55,7 @@ from tests.scale.scenario import CHECKED_TABLES, OrgSetup, Scene, dedicated_serv
 REDIS_DB = 14
 LEASE_SECONDS = 3
 ACCOUNTS = 600
-PAGE_SIZE = 100
+PAGE_SIZE = 50
 
 pytestmark = pytest.mark.xdist_group("redis-db-14")  # the Redis tests flush db 14
 
@@ -124,17 +124,22 @@ class Chaos:
         return held
 
     def kill(self) -> None:
-        """SIGKILL a worker that holds a job lease (waiting up to 15 s for one to), else any
-        live worker; start it again after a random pause."""
+        """SIGKILL a worker that holds a job lease, else any live worker; start it again after
+        a random pause. Exports hold their lease longer than imports, so each kill first
+        picks a kind at random and waits a little for a worker running that kind."""
+        kind = self.rng.choice(["export.run:", "import.run:"])
         deadline = time.monotonic() + 15
         while True:
             held = self.lease_holders()
             busy = [w for w in self.pool.workers if w.alive and w.pid in held]
-            if busy or time.monotonic() > deadline or self.round_done():
+            wanted = [w for w in busy if any(n.startswith(kind) for n in held[w.pid or 0])]
+            if wanted or time.monotonic() > deadline or self.round_done():
+                break
+            if busy and time.monotonic() > deadline - 10:
                 break
             time.sleep(0.2)
         live = [w for w in self.pool.workers if w.alive]
-        victim = self.rng.choice(busy or live)
+        victim = self.rng.choice(wanted or busy or live)
         holding = held.get(victim.pid or 0, [])
         victim.kill()
         self.kills.append(

@@ -37,6 +37,9 @@ from gtmsync.settings import Settings
 RUN_TASK = "export.run"
 
 
+MAX_REQUEUES = 25  # recoveries of one export before it waits for a person instead
+
+
 def run_lease(export_id: uuid.UUID | str) -> str:
     """The job lease one export's run holds, so two workers never run it at once."""
     return f"{RUN_TASK}:{export_id}"
@@ -323,6 +326,15 @@ def recover_stale(session: Session, *, idle_for: timedelta) -> list[uuid.UUID]:
             continue
         requeued = int(str(export.state.get("requeued", 0))) + 1
         export.state = {**export.state, "requeued": requeued}
+        if requeued > MAX_REQUEUES:
+            # Something kills every worker that runs it (memory, a crash): stop and say so.
+            export.status = ExportStatus.INTERRUPTED
+            export.error = (
+                f"The workers running this export stopped {MAX_REQUEUES} times without "
+                "finishing it (killed or crashed), so it is no longer queued again by itself. "
+                "Check the workers' logs, then run it again to resume from its last saved batch."
+            )
+            continue
         export.status = ExportStatus.QUEUED
         export.error = (
             "The worker running this export stopped (killed or crashed); it was queued again "
