@@ -17,7 +17,7 @@ import pytest
 from gtmsync.crm_import import service as import_service
 from gtmsync.crm_import.mapping import domain_of, fast_registrable_domain
 from gtmsync.crm_import.models import GtmObject, RunKind, RunStatus
-from gtmsync.crm_import.prefetch import prefetched
+from gtmsync.crm_import.prefetch import WriteBehind, prefetched
 from gtmsync.platform.normalise import registrable_domain
 from tests.crm_import.conftest import Importer
 
@@ -120,9 +120,53 @@ class TestPrefetched:
         assert chain.reads in ([1, 2], [1, 2, 3])
 
 
+class TestWriteBehind:
+    def test_runs_in_another_thread_and_wait_returns_after_it(self) -> None:
+        done: list[str] = []
+
+        def work() -> None:
+            time.sleep(0.05)
+            done.append(threading.current_thread().name)
+
+        with WriteBehind() as writer:
+            writer.submit(work)
+            assert done == []  # still running: the caller goes on meanwhile
+            writer.wait()
+            assert len(done) == 1
+            assert done[0] != threading.current_thread().name
+
+    def test_an_error_surfaces_on_wait(self) -> None:
+        def fail() -> None:
+            raise ValueError("constraint failed")
+
+        with WriteBehind() as writer:
+            writer.submit(fail)
+            with pytest.raises(ValueError, match="constraint failed"):
+                writer.wait()
+            writer.wait()  # nothing in flight any more
+
+    def test_one_statement_at_a_time(self) -> None:
+        with WriteBehind() as writer:
+            writer.submit(lambda: time.sleep(0.05))
+            with pytest.raises(RuntimeError, match="wait for the statement in flight"):
+                writer.submit(lambda: None)
+            writer.wait()
+
+    def test_exit_awaits_the_statement_in_flight(self) -> None:
+        done: list[int] = []
+
+        def slow() -> None:
+            time.sleep(0.05)
+            done.append(1)
+
+        with WriteBehind() as writer:
+            writer.submit(slow)
+        assert done == [1]
+
+
 class TestKilledBackfillWithReadAhead:
     def test_page_read_ahead_is_read_again_on_resume(self, importer: Importer) -> None:
-        """Killed after page 2's commit, with page 3 already asked for: nothing lost or doubled."""
+        """Killed after page 2's commit, with pages 3 and 4 already read: none lost or doubled."""
 
         class Killed(BaseException):
             pass
@@ -137,11 +181,12 @@ class TestKilledBackfillWithReadAhead:
         def checkpoint() -> None:
             importer.session.commit()
             if len(importer.stored_ids(GtmObject.ACCOUNT, "account")) == 100:
-                # page 3 was asked for before page 2 was committed: let its read start
+                # The backfill pipeline: when page 2 is committed, page 3 has been read and
+                # prepared, and page 4 asked for. Let that read start, then die.
                 deadline = time.monotonic() + 10
-                while reads < 3 and time.monotonic() < deadline:
+                while reads < 4 and time.monotonic() < deadline:
                     time.sleep(0.01)
-                assert reads == 3
+                assert reads == 4
                 raise Killed
 
         with pytest.raises(Killed):

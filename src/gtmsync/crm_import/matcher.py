@@ -27,22 +27,33 @@ def normalise_name(name: str | None) -> str | None:
 
 
 def _step(
-    rows: list[Row],
-    key: Callable[[Row], str | None],
+    pending: list[Row],
+    keys: list[str | None],
     lookup: Callable[[list[str]], dict[str, int]],
     *,
     target: str,
     method: MatchMethod,
-) -> None:
-    pending = [(r, key(r)) for r in rows if r.get(target) is None]
-    keys = [k for _, k in pending if k]
-    if not keys:
-        return
-    found = lookup(keys)
-    for row, k in pending:
-        if k and k in found:
-            row[target] = found[k]
+) -> list[Row]:
+    """Match `pending` rows by their `keys` (one per row); returns the rows still unmatched.
+
+    Runs over every row of a page, so it avoids a call per row: keys come precomputed and
+    the unmatched list is rebuilt only when something matched.
+    """
+    wanted = {k for k in keys if k}
+    if not wanted:
+        return pending
+    found = lookup(sorted(wanted))
+    if not found:
+        return pending
+    left: list[Row] = []
+    for row, k in zip(pending, keys, strict=True):
+        company = found.get(k) if k else None
+        if company is None:
+            left.append(row)
+        else:
+            row[target] = company
             row["match_method"] = method.value
+    return left
 
 
 def match_rows(session: Session, obj: GtmObject, rows: list[Row]) -> None:
@@ -55,23 +66,23 @@ def match_rows(session: Session, obj: GtmObject, rows: list[Row]) -> None:
         def companies(column: str) -> Callable[[list[str]], dict[str, int]]:
             return lambda keys: platform_service.company_ids_by(session, column, keys)
 
-        _step(
+        pending = _step(
             rows,
-            lambda r: r.get("platform_company_id"),
+            [r.get("platform_company_id") for r in rows],
             companies("platform_id"),
             target="matched_company_id",
             method=MatchMethod.PLATFORM_ID,
         )
-        _step(
-            rows,
-            lambda r: r.get("domain"),
+        pending = _step(
+            pending,
+            [r.get("domain") for r in pending],
             companies("domain"),
             target="matched_company_id",
             method=MatchMethod.DOMAIN,
         )
         _step(
-            rows,
-            lambda r: normalise_name(r.get("name")),
+            pending,
+            [normalise_name(r.get("name")) for r in pending],
             companies("name"),
             target="matched_company_id",
             method=MatchMethod.NAME,
@@ -84,16 +95,16 @@ def match_rows(session: Session, obj: GtmObject, rows: list[Row]) -> None:
         def contacts(column: str) -> Callable[[list[str]], dict[str, int]]:
             return lambda keys: platform_service.contact_ids_by(session, column, keys)
 
-        _step(
+        pending = _step(
             rows,
-            lambda r: r.get("platform_contact_id"),
+            [r.get("platform_contact_id") for r in rows],
             contacts("platform_id"),
             target="matched_contact_id",
             method=MatchMethod.PLATFORM_ID,
         )
         _step(
-            rows,
-            lambda r: r.get("email"),
+            pending,
+            [r.get("email") for r in pending],
             contacts("email"),
             target="matched_contact_id",
             method=MatchMethod.EMAIL,

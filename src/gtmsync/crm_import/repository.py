@@ -4,14 +4,14 @@ record would cost more than the network read at 5,000 records a page."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import DateTime, Select, Table, Uuid, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 
 from gtmsync.crm_import.models import (
@@ -166,12 +166,20 @@ class RecordRepository:
     def from_session(cls, session: Session) -> RecordRepository:
         return cls(session)
 
-    def upsert(self, obj: GtmObject, rows: list[dict[str, Any]]) -> None:
+    def upsert(
+        self,
+        obj: GtmObject,
+        rows: list[dict[str, Any]],
+        *,
+        execute: Callable[[Callable[[], None]], None] | None = None,
+    ) -> None:
         """Insert or update rows keyed by (org_id, source_table, dynamics_id).
 
         One `executemany` of a statement compiled once per table and database, fed plain
         tuples (values pass through the columns' bind processors, so rows read back exactly
         as ORM-written ones): SQLAlchemy's per-row parameter handling cost more than SQLite.
+        `execute` receives the statement to run instead of running it here (the runner's
+        write-behind thread); the parameters are ready, the session's connection is taken.
         """
         if not rows:
             return
@@ -186,13 +194,11 @@ class RecordRepository:
         converting = [
             (i, p, _memo(table, columns[i])) for i, p in enumerate(processors) if p is not None
         ]
+        # Every column gets a value (None unless the row has one): a dict merge per row.
+        template = dict.fromkeys(columns)
         params = []
         for row in rows:
-            for column in columns:
-                if column not in row:
-                    row[column] = None
-            row["created_at"] = row["modified_at"] = now
-            values = list(getter(row))
+            values = list(getter({**template, **row, "created_at": now, "modified_at": now}))
             for i, process, seen in converting:
                 value = values[i]
                 if value is None:
@@ -205,7 +211,10 @@ class RecordRepository:
                     done = seen[value] = process(value)
                 values[i] = done
             params.append(tuple(values))
-        conn.exec_driver_sql(sql, params)
+        if execute is None:
+            conn.exec_driver_sql(sql, params)
+        else:
+            execute(lambda: _run_many(conn, sql, params))
 
     def existing_ids(
         self, obj: GtmObject, org_id: uuid.UUID, source_table: str, ids: Sequence[uuid.UUID]
@@ -289,6 +298,10 @@ class RecordRepository:
             .order_by(ImportedAccount.id)
         )
         return [(int(c), d, n) for c, d, n in rows if c is not None]
+
+
+def _run_many(conn: Connection, sql: str, params: list[tuple[Any, ...]]) -> None:
+    conn.exec_driver_sql(sql, params)
 
 
 _COMPILED: dict[tuple[str, str], tuple[str, list[str], list[Any]]] = {}

@@ -42,7 +42,7 @@ from gtmsync.crm_import.models import (
     RunKind,
     RunStatus,
 )
-from gtmsync.crm_import.prefetch import prefetched
+from gtmsync.crm_import.prefetch import WriteBehind, prefetched
 from gtmsync.crm_import.repository import (
     CursorRepository,
     RecordRepository,
@@ -82,6 +82,17 @@ class PageData:
     deleted: list[uuid.UUID]
     next_link: str | None
     delta_link: str | None
+
+
+@dataclass
+class Prepared:
+    """One page turned into GTM rows and removals (`SourceRunner._prepare`)."""
+
+    rows: list[dict[str, Any]]
+    drop: list[uuid.UUID]
+    seen: list[tuple[str, datetime | None]]
+    read: int
+    excluded: int
 
 
 @dataclass
@@ -337,26 +348,54 @@ class SourceRunner:
             signpost = ensure_utc(cursor.backfill_signpost or utc_now())
             params["$filter"] = f"modifiedon le {odata.datetime_literal(signpost)}"
             params["$orderby"] = f"modifiedon asc,{self.schema.primary_id} asc"
-        with self._pages(cursor.backfill_next_link, params, tracking=tracking) as pages:
-            for page in pages:
-                self._apply(page, cursor, run, watermark_window=None)
-                cursor.backfill_next_link = page.next_link
-                if page.next_link is None:
-                    run.records_deleted += self.records.sweep(
-                        self.source.object, self.ctx.org_id, self.table_key, cursor.seq
-                    )
-                    cursor.backfill_pending = False
-                    cursor.backfill_started = False
-                    cursor.backfill_reason = None
-                    if tracking:
-                        cursor.delta_link = page.delta_link
-                    else:
-                        cursor.watermark = cursor.backfill_signpost
-                        cursor.boundary_ids = []
-                    cursor.stored_count = self.records.count(
-                        self.source.object, self.ctx.org_id, self.table_key
-                    )
-                self._checkpoint(run)
+        # A three-stage pipeline: page N+2 is read (prefetch thread) and page N+1 prepared
+        # (this thread) while page N's upsert runs (writer thread; SQLite and psycopg let
+        # other threads run during the statement). Page N is committed only after its
+        # upsert finished, so a run killed anywhere still resumes from its last commit.
+        with (
+            self._pages(cursor.backfill_next_link, params, tracking=tracking) as pages,
+            WriteBehind() as writer,
+        ):
+            stored: PageData | None = None  # upserted (maybe still running), not committed
+            try:
+                for page in pages:
+                    prepared = self._prepare(page, cursor, watermark_window=None)
+                    if stored is not None:
+                        done, stored = stored, None
+                        writer.wait()
+                        self._backfill_page_done(done, cursor, run, tracking=tracking)
+                    self._store(prepared, cursor, run, watermark_window=None, writer=writer)
+                    stored = page
+            except BaseException:
+                if stored is not None:  # a read or a prepare failed: keep the page before it
+                    writer.wait()
+                    self._backfill_page_done(stored, cursor, run, tracking=tracking)
+                raise
+            if stored is not None:
+                writer.wait()
+                self._backfill_page_done(stored, cursor, run, tracking=tracking)
+
+    def _backfill_page_done(
+        self, page: PageData, cursor: ImportCursor, run: ImportRun, *, tracking: bool
+    ) -> None:
+        """Advance the backfill past a stored page (and finish it after the last) and commit."""
+        cursor.backfill_next_link = page.next_link
+        if page.next_link is None:
+            run.records_deleted += self.records.sweep(
+                self.source.object, self.ctx.org_id, self.table_key, cursor.seq
+            )
+            cursor.backfill_pending = False
+            cursor.backfill_started = False
+            cursor.backfill_reason = None
+            if tracking:
+                cursor.delta_link = page.delta_link
+            else:
+                cursor.watermark = cursor.backfill_signpost
+                cursor.boundary_ids = []
+            cursor.stored_count = self.records.count(
+                self.source.object, self.ctx.org_id, self.table_key
+            )
+        self._checkpoint(run)
 
     def _incremental(self, cursor: ImportCursor, run: ImportRun, mode: CursorMode) -> None:
         if mode == CursorMode.DELTA:
@@ -409,8 +448,17 @@ class SourceRunner:
         *,
         watermark_window: cursorlib.WatermarkWindow | None,
     ) -> None:
-        org_id = self.ctx.org_id
-        obj = self.source.object
+        prepared = self._prepare(page, cursor, watermark_window=watermark_window)
+        self._store(prepared, cursor, run, watermark_window=watermark_window)
+
+    def _prepare(
+        self,
+        page: PageData,
+        cursor: ImportCursor,
+        *,
+        watermark_window: cursorlib.WatermarkWindow | None,
+    ) -> Prepared:
+        """The page's GTM rows and removals: Python only, no database work."""
         pk = self.schema.primary_id
         rows: list[dict[str, Any]] = []
         drop: list[uuid.UUID] = list(page.deleted)
@@ -446,8 +494,34 @@ class SourceRunner:
                 drop.append(record_id)
                 continue
             rows.append(row)
-        run.records_read += read + len(page.deleted)
-        run.records_excluded += excluded
+        return Prepared(
+            rows=rows, drop=drop, seen=seen, read=read + len(page.deleted), excluded=excluded
+        )
+
+    def _store(
+        self,
+        prepared: Prepared,
+        cursor: ImportCursor,
+        run: ImportRun,
+        *,
+        watermark_window: cursorlib.WatermarkWindow | None,
+        writer: WriteBehind | None = None,
+    ) -> None:
+        """Removals, the limit, matching and the upsert of one prepared page.
+
+        With a `writer`, the upsert (the page's last database statement) runs in the
+        writer's thread while the caller prepares the next page; the caller waits for it
+        before its next database work and before committing the page.
+        """
+        org_id = self.ctx.org_id
+        obj = self.source.object
+        rows, drop, seen = prepared.rows, prepared.drop, prepared.seen
+        run.records_read += prepared.read
+        run.records_excluded += prepared.excluded
+        if drop:  # first: the upsert below may still be running when this returns
+            removed = self.records.delete_ids(obj, org_id, self.table_key, drop)
+            run.records_deleted += removed
+            cursor.stored_count = max(0, (cursor.stored_count or 0) - removed)
         stop = False
         if rows:
             limit = limit_for(self.source, self.ctx.limits)
@@ -466,12 +540,10 @@ class SourceRunner:
                     stop = True
             cursor.stored_count = stored + len(new)
             matcher.match_rows(self.ctx.session, obj, rows)
-            self.records.upsert(obj, rows)
+            self.records.upsert(
+                obj, rows, execute=None if stop or writer is None else writer.submit
+            )
             run.records_stored += len(rows)
-        if drop:
-            removed = self.records.delete_ids(obj, org_id, self.table_key, drop)
-            run.records_deleted += removed
-            cursor.stored_count = max(0, (cursor.stored_count or 0) - removed)
         if watermark_window is not None:
             watermark, boundary = cursorlib.advance(
                 ensure_utc(cursor.watermark) if cursor.watermark else None,

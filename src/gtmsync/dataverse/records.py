@@ -34,23 +34,45 @@ class Lookup:
 class Record(Mapping[str, Any]):
     """One row: a read-only mapping of plain values plus its annotations."""
 
-    __slots__ = ("_annotations", "_odata", "_values")
+    __slots__ = ("_annotations_by_prop", "_odata_values", "_raw", "_values")
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
-        values: dict[str, Any] = {}
+        # Plain values are split off at once; annotations are grouped only when asked for
+        # (`formatted` reads its key directly): a sync page holds 5,000 rows of which most
+        # annotations are never looked at.
+        self._values: dict[str, Any] = {k: v for k, v in raw.items() if "@" not in k}
+        self._raw = raw
+        self._annotations_by_prop: dict[str, dict[str, Any]] | None = None
+        self._odata_values: dict[str, Any] | None = None
+
+    def _split_annotations(self) -> None:
         annotations: dict[str, dict[str, Any]] = {}
         odata: dict[str, Any] = {}
-        for key, value in raw.items():
-            if key.startswith("@"):
-                odata[key[1:]] = value
-            elif "@" in key:
-                prop, _, term = key.partition("@")
-                annotations.setdefault(prop, {})[term] = value
-            else:
-                values[key] = value
-        self._values = values
-        self._annotations = annotations
-        self._odata = odata
+        if len(self._values) != len(self._raw):
+            for key, value in self._raw.items():
+                if "@" not in key:
+                    continue
+                if key[0] == "@":
+                    odata[key[1:]] = value
+                else:
+                    prop, _, term = key.partition("@")
+                    annotations.setdefault(prop, {})[term] = value
+        self._annotations_by_prop = annotations
+        self._odata_values = odata
+
+    @property
+    def _annotations(self) -> dict[str, dict[str, Any]]:
+        if self._annotations_by_prop is None:
+            self._split_annotations()
+        assert self._annotations_by_prop is not None
+        return self._annotations_by_prop
+
+    @property
+    def _odata(self) -> dict[str, Any]:
+        if self._odata_values is None:
+            self._split_annotations()
+        assert self._odata_values is not None
+        return self._odata_values
 
     def __getitem__(self, key: str) -> Any:
         return self._values[key]
@@ -83,7 +105,7 @@ class Record(Mapping[str, Any]):
         return self._annotations.get(prop, {})
 
     def formatted(self, prop: str) -> str | None:
-        value = self._annotations.get(prop, {}).get(FORMATTED)
+        value = self._raw.get(f"{prop}@{FORMATTED}")
         return str(value) if value is not None else None
 
     def lookup(self, prop: str) -> Lookup | None:
