@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 
 from gtmsync.db.engine import create_engine
@@ -30,12 +32,30 @@ def run_migrations_online() -> None:
     engine.dispose()
 
 
+def _for_dialect(dialect: str) -> Any:
+    """Leave out of the comparison what the models create on other databases only
+    (`Index(...).ddl_if(dialect=...)`), which Alembic's autogenerate does not read."""
+
+    def include(
+        obj: object, _name: str | None, type_: str, _reflected: bool, _other: object
+    ) -> bool:
+        condition = getattr(obj, "_ddl_if", None) if type_ == "index" else None
+        wanted = getattr(condition, "dialect", None)
+        if wanted is None:
+            return True
+        return dialect == wanted if isinstance(wanted, str) else dialect in wanted
+
+    return include
+
+
 def _run(connection: object) -> None:
+    dialect: str = connection.dialect.name  # type: ignore[attr-defined]
     context.configure(
         connection=connection,  # type: ignore[arg-type]
         target_metadata=metadata,
-        render_as_batch=connection.dialect.name == "sqlite",  # type: ignore[attr-defined]
+        render_as_batch=dialect == "sqlite",
         compare_type=True,
+        include_object=_for_dialect(dialect),
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -108,7 +108,16 @@ class Company(TimestampMixin, Base):
     __tablename__ = "companies"
     __table_args__ = (
         Index("ix_companies_name_lower", "name_lower"),
-        Index("ix_companies_industry_employees", "industry", "employee_count"),
+        # Advanced Search walks one industry in name order and filters the employee range
+        # inside the index (migration 0008): the first page of a narrow search reads a few
+        # thousand entries instead of sorting every match.
+        Index("ix_companies_industry_name", "industry", "name_lower", "id", "employee_count"),
+        # Counting an industry + employee range reads only the range with this one. PostgreSQL
+        # only: its planner weighs LIMIT and still walks the name index for a first page;
+        # SQLite's would take this index for the page and probe every candidate of the range.
+        Index("ix_companies_industry_employees", "industry", "employee_count").ddl_if(
+            dialect="postgresql"
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

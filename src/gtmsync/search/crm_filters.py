@@ -28,7 +28,14 @@ from gtmsync.kit.errors import UserError
 from gtmsync.platform.models import Company, Contact
 from gtmsync.search import settings as filter_settings
 from gtmsync.search.filters import SearchObject
-from gtmsync.search.models import SnapAccount, SnapContact, SnapOpportunity, SnapOwner
+from gtmsync.search.models import (
+    SearchSnapshot,
+    SnapAccount,
+    SnapContact,
+    SnapOpportunity,
+    SnapOwner,
+    SnapStat,
+)
 
 PREFIX = "crm_"
 MAX_OWNERS = 10
@@ -112,6 +119,75 @@ class CrmFilters:
         if self.obj == SearchObject.COMPANIES:
             return _company_clauses(self.org_id, self.conditions)
         return _contact_clauses(self.org_id, self.conditions)
+
+    def fraction(self, session: Session) -> float | None:
+        """The share of platform records these filters keep, from the snapshot's statistics.
+
+        Each condition's share is the number of platform records with a matching Dynamics
+        record (`SnapStat`, per value, computed by the daily snapshot) over the platform's
+        records at snapshot time; conditions are taken as independent of each other and of
+        the standard filters, so the result is an estimate. None when a condition has no
+        statistics (amount or date ranges, custom fields) or there is no snapshot.
+        """
+        kinds = [_stat_kind(c) for c in self.conditions]
+        if not self.conditions or any(k is None for k in kinds):
+            return None
+        taken = session.get(SearchSnapshot, self.org_id)
+        if taken is None:
+            return None
+        records = (
+            taken.platform_companies
+            if self.obj == SearchObject.COMPANIES
+            else taken.platform_contacts
+        )
+        if not records:
+            return None
+        wanted = {k for k in kinds if k is not None}
+        stats: dict[tuple[str, str], int] = {
+            (kind, value): n
+            for kind, value, n in session.execute(
+                select(SnapStat.kind, SnapStat.value, SnapStat.records).where(
+                    SnapStat.org_id == self.org_id,
+                    SnapStat.kind.in_(wanted | {_any_kind(k) for k in wanted}),
+                )
+            )
+        }
+        share = 1.0
+        for cond, kind in zip(self.conditions, kinds, strict=True):
+            assert kind is not None
+            share_any = min(1.0, stats.get((_any_kind(kind), ""), 0) / records)
+            if cond.field.kind == "flag" or cond.is_all:
+                hit = min(1.0, stats.get((kind, ""), 0) / records)
+            else:
+                miss = 1.0
+                for value in cond.values:
+                    miss *= 1.0 - min(1.0, stats.get((kind, str(value)), 0) / records)
+                hit = min(share_any, 1.0 - miss)
+            share *= hit if cond.op == "in" else 1.0 - hit
+        return share
+
+
+def _stat_kind(cond: CrmCondition) -> str | None:
+    """The `SnapStat.kind` holding this condition's counts (see `snapshot.stat_queries`)."""
+    if cond.custom_attribute is not None or cond.op not in ("in", "exclude"):
+        return None
+    key, group = cond.field.key, cond.field.group
+    if key in {"owner", "lead_owner"}:
+        kind = f"{group}_owner"
+    elif key == "optout":
+        kind = "contact_optout"
+    elif key in ("account_type", "opp_stage", "opp_status", "lead_status", "lead_optout"):
+        kind = key
+    else:
+        return None
+    if cond.is_all and cond.field.kind != "flag":
+        return _any_kind(kind)
+    return kind
+
+
+def _any_kind(kind: str) -> str:
+    """`account_owner` -> `account_any`: records with any Dynamics record of that table."""
+    return kind.split("_", 1)[0] + "_any"
 
 
 def _account_probe(org_id: uuid.UUID, *extra: ColumnElement[bool]) -> ColumnElement[bool]:

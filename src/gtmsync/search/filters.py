@@ -115,6 +115,10 @@ class FilterField:
     ops: tuple[str, ...]
     clause: ClauseFactory
     hint: str = ""
+    # A company column that leads an index, with few distinct values (industry, country):
+    # search turns `lower(column) IN (...)`, which no index serves, into `column IN (the
+    # stored spellings)` found by a loose index scan (`service.stored_values`).
+    indexed: ColumnRef | None = None
 
 
 def _name_clause(op: str, value: Any) -> ColumnElement[bool]:
@@ -142,6 +146,7 @@ _COMPANY_FIELDS: tuple[FilterField, ...] = (
         ValueType.TEXT,
         ("exact", "in"),
         _text_clause(Company.industry, lower=False),
+        indexed=Company.industry,
     ),
     FilterField(
         "employees",
@@ -163,6 +168,7 @@ _COMPANY_FIELDS: tuple[FilterField, ...] = (
         ValueType.TEXT,
         ("exact", "in"),
         _text_clause(Company.country, lower=False),
+        indexed=Company.country,
     ),
     FilterField(
         "state",
@@ -220,6 +226,7 @@ def _as_contact_field(spec: FilterField) -> FilterField:
         spec.ops,
         _company_of_contact(spec.clause),
         spec.hint,
+        spec.indexed,
     )
 
 
@@ -248,8 +255,19 @@ class Condition:
         shown = ", ".join(map(str, self.value)) if self.op.many else str(self.value)
         return f"{self.field.label} {self.op.sentence} {shown}"
 
-    def clause(self) -> ColumnElement[bool]:
-        return self.field.clause(self.op.key, self.value)
+    def clause(self, stored: Sequence[str] | None = None) -> ColumnElement[bool]:
+        """`stored`: the column's spellings that equal the value(s) ignoring case."""
+        if stored is None or self.field.indexed is None:
+            return self.field.clause(self.op.key, self.value)
+        test: ColumnElement[bool] = self.field.indexed.in_(list(stored))
+        if self.field.key.startswith("company_"):  # a company filter on contacts
+            return exists(select(Company.id).where(Company.id == Contact.company_id, test))
+        return test
+
+    @property
+    def lowered(self) -> list[str]:
+        """The value(s) as `clause` compares them (lower case)."""
+        return [str(v).lower() for v in (self.value if self.op.many else [self.value])]
 
 
 @dataclass
@@ -258,10 +276,14 @@ class ParsedFilters:
     conditions: list[Condition] = field(default_factory=list)
     min_intent_score: int | None = None
 
-    def where(self) -> list[ColumnElement[bool]]:
-        """Intent topics and the minimum score combine into one EXISTS (same signal row)."""
+    def where(self, stored: Mapping[str, Sequence[str]] | None = None) -> list[ColumnElement[bool]]:
+        """Intent topics and the minimum score combine into one EXISTS (same signal row).
+
+        `stored` maps a condition's `param` to the spellings found in the column (see
+        `FilterField.indexed`); conditions without an entry compare `lower(column)`."""
         topics = [c for c in self.conditions if c.field.key.endswith("intent_topic")]
-        clauses = [c.clause() for c in self.conditions if c not in topics]
+        found = stored or {}
+        clauses = [c.clause(found.get(c.param)) for c in self.conditions if c not in topics]
         owner = Contact.company_id if self.obj == SearchObject.CONTACTS else Company.id
         if topics or self.min_intent_score is not None:
             wanted: list[str] = []

@@ -49,6 +49,27 @@ class SearchSnapshot(Base):
     leads: Mapped[int] = mapped_column(BigInteger, default=0)
     opportunities: Mapped[int] = mapped_column(BigInteger, default=0)
     truncated: Mapped[str | None] = mapped_column(String(200))
+    # Platform records when the snapshot was taken: the denominators of `SnapStat` fractions.
+    platform_companies: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    platform_contacts: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class SnapStat(Base):
+    """How many platform records have a Dynamics record with a given value, per snapshot.
+
+    `kind` is e.g. `account_owner`, `opp_stage`, `lead_status`; `value` the owner id, stage...
+    (empty for "any"). Search multiplies these fractions to estimate the total of a broad
+    CRM-filtered search instead of probing every candidate (see `service.estimate`).
+    """
+
+    __tablename__ = "search_snap_stats"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
+    records: Mapped[int] = mapped_column(BigInteger)
 
 
 class SnapOwner(Base):

@@ -46,9 +46,24 @@ class ContactHit(BaseModel):
 
 class SearchResult(BaseModel):
     object: str
-    total: int = Field(description="Matches, exact up to the cap (see total_is_capped).")
-    total_is_capped: bool
-    total_label: str = Field(description='What the portal shows, e.g. "1,234" or "10,000+".')
+    total: int = Field(
+        description="Matches: exact, a lower bound (total_is_capped) or an estimate "
+        "(total_is_estimate)."
+    )
+    total_is_capped: bool = Field(
+        description="True when there are more matches than total (counting stopped there)."
+    )
+    total_is_estimate: bool = Field(
+        False,
+        description="True when total is estimated: a search with Dynamics filters and more "
+        "than a few thousand candidates multiplies the exact count of its standard filters "
+        "by the share of records the Dynamics filters keep, from the daily snapshot's "
+        "statistics.",
+    )
+    total_label: str = Field(
+        description='What the portal shows, e.g. "1,234", "10,000+" or "about 2,100".'
+    )
+    has_next: bool = Field(False, description="Whether a next page exists (always exact).")
     page: int
     page_size: int
     filters: list[str] = Field(description="The filters in words.")

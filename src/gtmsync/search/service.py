@@ -1,19 +1,29 @@
 """Advanced Search over the platform's companies and contacts.
 
 The portal page and `/api/v1/search/{object}` call `search()` (one code path, two renderings).
-Counting every match of a broad search over millions of rows is slow and rarely useful, so the
-total is exact up to `COUNT_CAP` and shown as "10,000+" beyond it.
+Counting every match of a broad search over millions of rows is slow and rarely useful:
+
+- the page reads one row more than it shows, so `has_next` never needs the total, and a page
+  that is not full gives the exact total for free;
+- without CRM filters the total is exact up to `COUNT_CAP` and shown as "10,000+" beyond;
+- with CRM filters each candidate of the standard filters costs one or two index probes into
+  the snapshot, so only up to `EXACT_LIMIT` candidates are counted exactly. Beyond that the
+  total is an estimate, shown as "about N": the exact count of the standard filters' matches
+  (an index walk, up to `CANDIDATE_CAP`) times the share of records the CRM filters keep, from
+  the statistics the daily snapshot computes (`crm_filters.CrmFilters.fraction`). Filters
+  without statistics (amount and date ranges, custom fields) fall back to the capped count.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from gtmsync.kit.errors import UserError
@@ -26,6 +36,9 @@ from gtmsync.search.filters import ParsedFilters, SearchObject, parse
 _DisplayCompany = aliased(Company, name="display_company")
 
 COUNT_CAP = 10_000
+EXACT_LIMIT = 2_000  # CRM-filtered: candidates probed one by one for an exact total
+CANDIDATE_CAP = 100_000  # CRM-filtered: standard-filter matches counted for an estimate
+LOOSE_SCAN_CAP = 1_000  # distinct values read to resolve a case-insensitive filter
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 25
 
@@ -74,18 +87,18 @@ class SearchPage:
     obj: SearchObject
     hits: Sequence[CompanyHit | ContactHit]
     total: int
-    total_is_capped: bool
+    total_is_capped: bool  # `total` is a lower bound
     page: int
     page_size: int
     sentences: list[str]
+    has_next: bool = False
+    total_is_estimate: bool = False  # `total` is estimated from snapshot statistics
 
     @property
     def total_label(self) -> str:
-        return f"{COUNT_CAP:,}+" if self.total_is_capped else f"{self.total:,}"
-
-    @property
-    def has_next(self) -> bool:
-        return self.page * self.page_size < self.total
+        if self.total_is_estimate:
+            return f"about {self.total:,}" + (" or more" if self.total_is_capped else "")
+        return f"{self.total:,}+" if self.total_is_capped else f"{self.total:,}"
 
 
 def _order(obj: SearchObject, sort: str) -> list[Any]:
@@ -96,7 +109,10 @@ def _order(obj: SearchObject, sort: str) -> list[Any]:
             f"Cannot sort {obj.value} by {key!r}.", field="sort", fix=f"Use {', '.join(options)}."
         )
     column = options[key][1]
-    primary = column.desc().nulls_last() if direction == "desc" else column.asc().nulls_last()
+    primary = column.desc() if direction == "desc" else column.asc()
+    if getattr(column, "nullable", True):
+        # Only for nullable columns: SQLite cannot walk an index for `ASC NULLS LAST`.
+        primary = primary.nulls_last()
     tiebreak = Company.id if obj == SearchObject.COMPANIES else Contact.id
     return [primary, tiebreak]
 
@@ -128,10 +144,56 @@ def _base(obj: SearchObject) -> Select[*tuple[Any, ...]]:
     ).outerjoin(_DisplayCompany, _DisplayCompany.id == Contact.company_id)
 
 
-def _count(session: Session, obj: SearchObject, where: list[ColumnElement[bool]]) -> int:
+def _count(
+    session: Session, obj: SearchObject, where: Sequence[ColumnElement[bool]], cap: int
+) -> int:
+    """Matches of `where`, counting at most `cap + 1` (so `> cap` means "more than cap")."""
     table = Company if obj == SearchObject.COMPANIES else Contact
-    capped = select(table.id).where(*where).limit(COUNT_CAP + 1).subquery()
+    capped = select(table.id).where(*where).limit(cap + 1).subquery()
     return int(session.scalar(select(func.count()).select_from(capped)) or 0)
+
+
+def _about(value: float) -> int:
+    """Two significant digits: an estimate should not look exact."""
+    if value < 100:
+        return round(value)
+    scale = 10 ** (int(math.log10(value)) - 1)
+    return int(round(value / scale) * scale)
+
+
+def stored_values(session: Session, filters: ParsedFilters) -> dict[str, list[str]]:
+    """For each `in`/`exact` condition on an indexed low-cardinality column (industry,
+    country), the column's stored spellings that match ignoring case.
+
+    `lower(industry) IN (...)` can use no index; `industry IN ('Software', 'software')` can.
+    The distinct values come from a loose index scan (a recursive query that jumps from one
+    value to the next: one index seek per distinct value, not a read of every row). Columns
+    with more than `LOOSE_SCAN_CAP` distinct values keep the `lower()` comparison.
+    """
+    out: dict[str, list[str]] = {}
+    scanned: dict[str, list[tuple[str, str]]] = {}
+    for cond in filters.conditions:
+        column = cond.field.indexed
+        if column is None:
+            continue
+        key = str(column)
+        if key not in scanned:
+            scanned[key] = _distinct(session, column)
+        values = scanned[key]
+        if len(values) >= LOOSE_SCAN_CAP:
+            continue
+        wanted = set(cond.lowered)
+        out[cond.param] = [stored for stored, lowered in values if lowered in wanted]
+    return out
+
+
+def _distinct(session: Session, column: Any) -> list[tuple[str, str]]:
+    seed = select(select(func.min(column)).scalar_subquery().label("v"), literal(1).label("n"))
+    d = seed.cte("d", recursive=True)
+    jump = select(func.min(column)).where(column > d.c.v).scalar_subquery()
+    d = d.union_all(select(jump, d.c.n + 1).where(d.c.v.is_not(None), d.c.n < LOOSE_SCAN_CAP))
+    query = select(d.c.v, func.lower(d.c.v)).where(d.c.v.is_not(None))
+    return [(str(v), str(low)) for v, low in session.execute(query)]
 
 
 def search(
@@ -142,8 +204,10 @@ def search(
     page: int = 1,
     page_size: int = DEFAULT_PAGE_SIZE,
     extra_where: Sequence[ColumnElement[bool]] = (),
+    extra_share: float | None = None,
 ) -> SearchPage:
-    """One page of hits. `extra_where` lets CRM filters add their clauses to the same query."""
+    """One page of hits. `extra_where` lets CRM filters add their clauses to the same query;
+    `extra_share` is the share of records they keep, if known (see the module docstring)."""
     if page < 1:
         raise UserError(
             "page must be 1 or more.", field="page", fix="Use page=1 for the first page."
@@ -153,21 +217,49 @@ def search(
             f"page_size must be between 1 and {MAX_PAGE_SIZE}.", field="page_size", fix="Use 25."
         )
     obj = filters.obj
-    where = [*filters.where(), *extra_where]
-    query = _base(obj).where(*where).order_by(*_order(obj, sort))
-    rows = session.execute(query.limit(page_size).offset((page - 1) * page_size)).all()
+    standard = filters.where(stored_values(session, filters))
+    where = [*standard, *extra_where]
+    order = _order(obj, sort)
+    offset = (page - 1) * page_size
+    # Late row lookup: the page's ids come from the filters' indexes alone (index-only on
+    # PostgreSQL, so a candidate the CRM probes reject never costs a table read); only the
+    # rows shown are read in full.
+    table = Company if obj == SearchObject.COMPANIES else Contact
+    ids = select(table.id).where(*where).order_by(*order).limit(page_size + 1).offset(offset)
+    query = _base(obj).where(table.id.in_(ids.scalar_subquery())).order_by(*order)
+    rows = session.execute(query).all()
+    has_next = len(rows) > page_size
     hits: list[CompanyHit | ContactHit] = [
-        CompanyHit(*row) if obj == SearchObject.COMPANIES else ContactHit(*row) for row in rows
+        CompanyHit(*row) if obj == SearchObject.COMPANIES else ContactHit(*row)
+        for row in rows[:page_size]
     ]
-    total = _count(session, obj, where)
+    seen = offset + len(hits)
+    capped = estimated = False
+    if not has_next and (hits or page == 1):
+        total = seen  # the last page: nothing more to count
+    elif not extra_where:
+        total = _count(session, obj, where, COUNT_CAP)
+    else:
+        candidates = _count(session, obj, standard, CANDIDATE_CAP)
+        if candidates <= EXACT_LIMIT or extra_share is None:
+            total = _count(session, obj, where, COUNT_CAP)
+        else:
+            estimated = True
+            capped = candidates > CANDIDATE_CAP
+            guess = _about(min(candidates, CANDIDATE_CAP) * extra_share)
+            total = max(guess, seen + 1) if has_next else max(guess, seen)
+    if not estimated and total > COUNT_CAP:
+        total, capped = COUNT_CAP, True
     return SearchPage(
         obj=obj,
         hits=hits,
-        total=min(total, COUNT_CAP),
-        total_is_capped=total > COUNT_CAP,
+        total=total,
+        total_is_capped=capped,
         page=page,
         page_size=page_size,
         sentences=filters.sentences(),
+        has_next=has_next,
+        total_is_estimate=estimated,
     )
 
 
@@ -208,18 +300,17 @@ def advanced_search(
     """Standard filters plus `crm_*` filters (over the daily snapshot) in one query."""
     standard = parse(obj, [(k, v) for k, v in params if not k.startswith(crm_filters.PREFIX)])
     crm = crm_filters.parse(session, org_id, obj, params)
+    crm_where = crm.where()
     result = search(
-        session, standard, sort=sort, page=page, page_size=page_size, extra_where=crm.where()
+        session,
+        standard,
+        sort=sort,
+        page=page,
+        page_size=page_size,
+        extra_where=crm_where,
+        extra_share=crm.fraction(session) if crm_where else None,
     )
-    result = SearchPage(
-        obj=result.obj,
-        hits=result.hits,
-        total=result.total,
-        total_is_capped=result.total_is_capped,
-        page=result.page,
-        page_size=result.page_size,
-        sentences=[*result.sentences, *crm.sentences()],
-    )
+    result = replace(result, sentences=[*result.sentences, *crm.sentences()])
     marks = profiles.indicators(session, org_id, obj, [h.id for h in result.hits])
     taken = snapshot.info(session, org_id)
     return AdvancedResult(result, marks, crm.sentences(), taken.taken_at if taken else None)

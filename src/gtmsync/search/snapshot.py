@@ -18,23 +18,37 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import (
+    Select,
+    String,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from gtmsync.crm_import import service as import_service
 from gtmsync.crm_import.schemas import GtmObject
 from gtmsync.kit.clock import ensure_utc, utc_now
+from gtmsync.platform.models import Company, Contact
 from gtmsync.search.models import (
     SearchSnapshot,
     SnapAccount,
     SnapContact,
     SnapOpportunity,
     SnapOwner,
+    SnapStat,
 )
 
 LIMITS = {"accounts": 20_000_000, "contacts": 20_000_000, "leads": 20_000_000}
 OPPORTUNITY_LIMIT = 5_000_000
 CHUNK = 5_000
+STAT_VALUE = String(200)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -138,7 +152,7 @@ def take(
             }
         )
 
-    for table in (SnapAccount, SnapContact, SnapOpportunity, SnapOwner):
+    for table in (SnapAccount, SnapContact, SnapOpportunity, SnapOwner, SnapStat):
         session.execute(delete(table).where(table.org_id == org_id))
 
     def account_rows() -> Iterable[dict[str, Any]]:
@@ -192,6 +206,9 @@ def take(
         ),
     )
 
+    session.flush()
+    refresh_stats(session, org_id)
+
     info = SnapshotInfo(
         taken_at=utc_now(),
         accounts=len(accounts),
@@ -207,8 +224,88 @@ def take(
     row.taken_at = info.taken_at
     row.accounts, row.contacts, row.leads = info.accounts, info.contacts, info.leads
     row.opportunities, row.truncated = info.opportunities, info.truncated
+    row.platform_companies = int(session.scalar(select(func.count()).select_from(Company)) or 0)
+    row.platform_contacts = int(session.scalar(select(func.count()).select_from(Contact)) or 0)
     session.flush()
+    analyze(session)
     return info
+
+
+def _stat(kind: str, key: Any, value: Any, *where: Any) -> Select[str, str, int]:
+    """`(kind, value, records)`: distinct platform records per value (`value` None = "any")."""
+    shown = cast(value, STAT_VALUE) if value is not None else literal("")
+    query = select(literal(kind), shown, func.count(func.distinct(key))).where(*where)
+    return query.group_by(value) if value is not None else query
+
+
+def stat_queries(org_id: uuid.UUID) -> list[Select[str, str, int]]:
+    """The statistics a search estimate reads (see `service.estimate` and `crm_filters`)."""
+    acc = (SnapAccount.org_id == org_id,)
+    opp = (SnapOpportunity.org_id == org_id,)
+    con = (SnapContact.org_id == org_id, SnapContact.source_table == "contact")
+    lead = (SnapContact.org_id == org_id, SnapContact.source_table == "lead")
+    a, o, c = SnapAccount.company_id, SnapOpportunity.company_id, SnapContact.contact_id
+    return [
+        _stat("account_any", a, None, *acc),
+        _stat("account_owner", a, SnapAccount.owner_id, *acc),
+        _stat("account_type", a, SnapAccount.account_type, *acc),
+        _stat("opp_any", o, None, *opp),
+        _stat("opp_stage", o, SnapOpportunity.stage, *opp),
+        _stat("opp_status", o, SnapOpportunity.status, *opp),
+        _stat("contact_any", c, None, *con),
+        _stat("contact_owner", c, SnapContact.owner_id, *con),
+        _stat("contact_optout", c, None, *con, SnapContact.do_not_email.is_(True)),
+        _stat("lead_any", c, None, *lead),
+        _stat("lead_owner", c, SnapContact.owner_id, *lead),
+        _stat("lead_status", c, SnapContact.lead_status, *lead),
+        _stat("lead_optout", c, None, *lead, SnapContact.do_not_email.is_(True)),
+    ]
+
+
+def refresh_stats(session: Session, org_id: uuid.UUID) -> None:
+    """Recompute the org's `SnapStat` rows from its snapshot tables (one GROUP BY each)."""
+    session.execute(delete(SnapStat).where(SnapStat.org_id == org_id))
+    rows = session.execute(union_all(*stat_queries(org_id))).all()
+    merged: dict[tuple[str, str], int] = defaultdict(int)
+    for kind, value, records in rows:
+        if value is None:
+            continue  # records without an owner, type, stage...: no filter asks for them
+        # UUIDs come back as 32-hex text on SQLite: store the canonical form search uses.
+        merged[(kind, _canonical(kind, value))] += int(records)
+    _insert(
+        session,
+        SnapStat,
+        (
+            {"org_id": org_id, "kind": k, "value": v, "records": n}
+            for (k, v), n in merged.items()
+            if n
+        ),
+    )
+
+
+def _canonical(kind: str, value: Any) -> str:
+    if kind.endswith("_owner") and value:
+        try:
+            return str(uuid.UUID(str(value)))
+        except ValueError:
+            return str(value)
+    return str(value or "")
+
+
+def analyze(session: Session) -> None:
+    """Refresh the planner's statistics of the snapshot tables after a rebuild.
+
+    A rebuild replaces millions of rows; until the statistics follow, PostgreSQL plans the
+    EXISTS probes from the old row counts (autovacuum gets there eventually, minutes later).
+    `take` runs it in its own transaction, before the commit: PostgreSQL's ANALYZE counts
+    the transaction's own inserts as live rows, and the new statistics publish with the new
+    rows. SQLite's `analysis_limit` keeps its ANALYZE to a sample of each index.
+    """
+    tables = [t.__tablename__ for t in (SnapAccount, SnapOpportunity, SnapContact, SnapStat)]
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("PRAGMA analysis_limit=1000"))
+    for table in tables:
+        session.execute(text(f"ANALYZE {table}"))
 
 
 def info(session: Session, org_id: uuid.UUID) -> SnapshotInfo | None:
