@@ -56,11 +56,9 @@ def app_routes() -> list[Route]:
     found: set[Route] = set()
     try:
         for context in iter_route_contexts(app.routes):
-            dependant = getattr(context.route, "dependant", None)
-            if dependant is None:  # mounts (static files)
-                continue
+            dependant = getattr(context.route, "dependant", None)  # None: docs, openapi.json
             params = tuple(_PARAM.findall(context.path or ""))
-            admin = require_admin in _calls(dependant)
+            admin = dependant is not None and require_admin in _calls(dependant)
             for method in context.methods or ():
                 if method != "HEAD":
                     found.add(Route(method, context.path or "", params, admin))

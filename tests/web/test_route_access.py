@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
 from gtmsync.db import migrate
 from gtmsync.settings import Mode, Settings
 from gtmsync.web.app import create_app
-from gtmsync.web.deps import require_admin
 from tests.fixtures.web import TEST_SECRET_KEY, create_web_org, page_csrf, sign_in
+from tests.security.routes import ROUTES as APP_ROUTES
 
 PUBLIC = {
     ("GET", "/sign-in"),
@@ -36,34 +34,8 @@ PUBLIC = {
 }
 
 
-def _calls(dependant: Any) -> Iterator[Any]:
-    yield dependant.call
-    for sub in dependant.dependencies:
-        yield from _calls(sub)
-
-
-def _routes() -> Iterator[tuple[str, str, bool]]:
-    # Collected from an app built at import time: parametrisation needs the list up front.
-    app = create_app(
-        Settings(
-            database_url="sqlite://",
-            secret_key=TEST_SECRET_KEY,
-            mode=Mode.DEVELOPMENT,
-            _env_file=None,  # type: ignore[call-arg]
-        )
-    )
-    try:
-        for route in iter_route_contexts(app.routes):
-            dependant = getattr(route.route, "dependant", None)
-            admin = dependant is not None and require_admin in set(_calls(dependant))
-            for method in sorted(route.methods or ()):
-                if method != "HEAD":
-                    yield method, route.path or "", admin
-    finally:
-        app.state.engine.dispose()
-
-
-_ALL = sorted(set(_routes()))
+# Read from an app built at import time (tests/security/routes.py): parametrisation needs them.
+_ALL = sorted({(r.method, r.path, r.admin) for r in APP_ROUTES if not r.path.startswith("/static")})
 ROUTES = [(m, p) for m, p, _admin in _ALL]
 
 
