@@ -29,6 +29,7 @@ PUBLIC = {
     ("POST", "/sign-in"),  # answers 403 without the pre-session token, never 200
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    ("GET", "/metrics"),  # operator endpoint; GTMSYNC_METRICS_TOKEN guards it (tests/ops)
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/api/v1/docs"),
 }
