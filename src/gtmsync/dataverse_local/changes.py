@@ -57,11 +57,37 @@ def _check(call: Call, table: Table) -> None:
     call.require(table, Access.READ)
 
 
-def _dict_rows(result: sa.CursorResult[Any]) -> list[dict[str, Any]]:
-    """Rows as plain dicts: the serializer's per-column `get` on a dict is several times
-    cheaper than on SQLAlchemy's `RowMapping`, and a sync page has 5,000 rows."""
-    keys = list(result.keys())
-    return [dict(zip(keys, row, strict=True)) for row in result]
+def _dict_rows(conn: sa.Connection, stmt: sa.Select[Any]) -> list[dict[str, Any]]:
+    """The rows of `stmt` as plain dicts, read straight from the driver's cursor.
+
+    A sync page has 5,000 rows: SQLAlchemy's `Row` objects cost the server more than the
+    query, and the serializer's per-column `get` on a dict is several times cheaper than
+    on a `RowMapping`. Values still pass through the columns' result processors (Money
+    as Decimal, Boolean as bool), as `conn.execute(stmt).mappings()` would return them.
+    """
+    columns = list(stmt.selected_columns)
+    keys = [str(column.key) for column in columns]
+    dialect = conn.dialect
+    converting = [
+        (i, processor)
+        for i, column in enumerate(columns)
+        if (processor := column.type.dialect_impl(dialect).result_processor(dialect, None))
+        is not None
+    ]
+    result = conn.execute(stmt)
+    try:
+        raw = result.cursor.fetchall()
+    finally:
+        result.close()
+    if not converting:
+        return [dict(zip(keys, row, strict=True)) for row in raw]
+    rows = []
+    for row in raw:
+        values = list(row)
+        for i, processor in converting:
+            values[i] = processor(values[i])
+        rows.append(dict(zip(keys, values, strict=True)))
+    return rows
 
 
 def _delta_link(call: Call, table: Table, version: int, now: dt.datetime) -> str:
@@ -95,12 +121,11 @@ def read(call: Call, table: Table) -> Reply:
         )
     current = call.store.current_version(call.conn)
     upserts = _dict_rows(
-        call.conn.execute(
-            sa.select(*serializer.sql_columns(sql))
-            .where(sql.c.versionnumber > since)
-            .order_by(sql.c.versionnumber)
-            .limit(size + 1)
-        )
+        call.conn,
+        sa.select(*serializer.sql_columns(sql))
+        .where(sql.c.versionnumber > since)
+        .order_by(sql.c.versionnumber)
+        .limit(size + 1),
     )
     ts = call.store.tombstones
     deletes = list(
@@ -156,7 +181,7 @@ def _initial(
         page, last = decode_skiptoken(opts.skiptoken)
         version = int(last[1])
         stmt = stmt.where(pk > last[0])
-    rows = _dict_rows(call.conn.execute(stmt.order_by(pk).limit(size + 1)))
+    rows = _dict_rows(call.conn, stmt.order_by(pk).limit(size + 1))
     more = len(rows) > size
     rows = rows[:size]
     serializer.preload_names(rows)
