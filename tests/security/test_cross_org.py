@@ -130,6 +130,18 @@ def _attack(world: World, client: TestClient, token: str, route: Route) -> Any:
     return client.request(route.method, path, data=data, follow_redirects=False)
 
 
+def test_org_a_reaches_its_own_objects(world: World) -> None:
+    """The control: the IDs the walk uses are real, so a 404 to org B is the org check."""
+    readable = [r for r in ATTACKED if _owned(r) and r.method == "GET"]
+    assert readable
+    for route in readable:
+        if route.api:
+            response = world.b_admin.get(
+                _concrete(world, route), headers=bearer(world.a.admin_token)
+            )
+            assert response.status_code == 200, (route.id, response.status_code)
+
+
 # Org B's admin walks every route; its member walks those that name an object of org A's.
 ATTACKS = [(r, "admin") for r in ATTACKED] + [(r, "member") for r in ATTACKED if _owned(r)]
 

@@ -38,6 +38,9 @@ from tests.fixtures.connection import ConnectedOrg
 from tests.fixtures.factories import make_company, make_contact
 from tests.security.world import World, bearer
 
+# The name checks share one world per module: keep them on one xdist worker.
+pytestmark = pytest.mark.xdist_group("security-odata")
+
 PAYLOADS = [
     "O'Brien",
     "' or 1 eq 1 or name eq '",
