@@ -13,16 +13,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from gtmsync.crm_import.models import ImportedAccount, ImportedOpportunity, ImportedUser
+from gtmsync.db.unit_of_work import session_scope
 from gtmsync.platform.models import Company, Org
 from gtmsync.search import filters as search_filters
 from gtmsync.search import service, snapshot
 from gtmsync.search.filters import SearchObject
 from gtmsync.search.models import SearchSnapshot, SnapStat
 from tests.fixtures.factories import make_company
+from tests.fixtures.web import WebOrg
 
 C = SearchObject.COMPANIES
 COMPANIES = 30
@@ -268,3 +272,61 @@ class TestIndustryFilter:
             plan = " ".join(r[0] for r in db_session.execute(text("EXPLAIN " + sql)))
             assert "ix_companies_industry_name" in plan
             assert "Sort" not in plan
+
+
+class TestApiAndPage:
+    """The API fields and the portal's wording of an estimated total."""
+
+    def _seed(self, app: FastAPI, org_id: uuid.UUID) -> str:
+        industry = f"Web {uuid.uuid4().hex[:8]}"
+        owner = uuid.uuid4()
+        with session_scope(app.state.session_factory) as session:
+            for i in range(40):  # 26 in Dynamics: more than the portal's page of 25
+                company = make_company(session, name=f"Web {i:02d}", industry=industry)
+                if i % 3:
+                    session.add(
+                        ImportedAccount(
+                            org_id=org_id,
+                            source_table="account",
+                            dynamics_id=uuid.uuid4(),
+                            owner_id=owner,
+                            matched_company_id=company.id,
+                            name=company.name,
+                        )
+                    )
+            session.flush()
+            snapshot.take(session, org_id)
+        return industry
+
+    def test_api_and_page_say_about_when_estimated(
+        self,
+        app: FastAPI,
+        web_org: WebOrg,
+        signed_in_client: TestClient,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        industry = self._seed(app, web_org.org_id)
+        monkeypatch.setattr(service, "EXACT_LIMIT", 3)
+        params = {"industry__in": industry, "crm_owner__in": "all"}
+        body = signed_in_client.get(
+            "/api/v1/search/companies", params={**params, "page_size": "2"}
+        ).json()
+        assert body["total_is_estimate"] is True
+        assert body["has_next"] is True
+        assert body["total_label"] == f"about {body['total']:,}"
+        assert len(body["hits"]) == 2
+        page = signed_in_client.get("/search", params={**params, "object": "companies"})
+        assert page.status_code == 200
+        assert f'<span id="result-count">about {body["total"]:,}</span>' in page.text
+        assert 'id="count-estimate"' in page.text
+        # Exact again when nothing more needs counting: every hit fits on one page.
+        exact = signed_in_client.get(
+            "/api/v1/search/companies", params={**params, "page_size": "100"}
+        ).json()
+        assert (exact["total"], exact["total_is_estimate"], exact["has_next"]) == (26, False, False)
+        assert (
+            'id="count-estimate"'
+            not in signed_in_client.get(
+                "/search", params={"object": "companies", "industry__in": industry}
+            ).text
+        )
