@@ -26,6 +26,7 @@ the name-ordered page under the owner EXISTS probes.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import statistics
@@ -33,6 +34,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -95,7 +97,7 @@ _OPP_COLS = ("id", "company_id", "stage")
 _BULK_TABLES = ("companies", "search_snap_accounts", "search_snap_opportunities")
 
 
-def _bind(column: sa.Column[Any], dialect: sa.Dialect) -> Any:
+def _bind(column: Any, dialect: sa.Dialect) -> Any:
     """The value SQLAlchemy would send for a column (UUIDs are 32-hex text on SQLite)."""
     processor = column.type.dialect_impl(dialect).bind_processor(dialect)
     return processor if processor is not None else (lambda v: v)
@@ -273,11 +275,27 @@ def prepare(
     return org_id, owners, time.perf_counter() - started
 
 
-def measure(url: str, org_id: uuid.UUID, owners: list[Any], queries: int, seed: int) -> list[float]:
+@dataclass
+class Measured:
+    timings: list[float] = field(default_factory=list)
+    loads: list[float] = field(default_factory=list)  # 1-minute load average, every 20 queries
+    estimated: int = 0  # queries whose total was an estimate ("about N")
+    plans: list[str] = field(default_factory=list)
+
+
+def measure(
+    url: str, org_id: uuid.UUID, owners: list[Any], queries: int, seed: int, *, explain: bool
+) -> Measured:
     rnd = random.Random(seed + 1)
-    factory = create_session_factory(create_engine(url))
-    timings: list[float] = []
-    for _ in range(queries):
+    engine = create_engine(url)
+    factory = create_session_factory(engine)
+    out = Measured()
+    statements: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        statements.append((statement, parameters))
+
+    for n in range(queries):
         low = int(10 ** rnd.uniform(0, 3.5))
         params = [
             ("industry__in", rnd.choice(INDUSTRIES)),
@@ -286,14 +304,45 @@ def measure(url: str, org_id: uuid.UUID, owners: list[Any], queries: int, seed: 
             ("crm_owner__in", ",".join(str(o) for o in rnd.sample(owners, 10))),
             ("crm_opp_stage__exclude", rnd.choice(STAGES)),
         ]
+        if n % 20 == 0:
+            out.loads.append(os.getloadavg()[0])
         with factory() as session:
             started = time.perf_counter()
             result = search_service.advanced_search(
                 session, org_id, SearchObject.COMPANIES, params, page_size=25
             )
-            timings.append((time.perf_counter() - started) * 1000)
+            out.timings.append((time.perf_counter() - started) * 1000)
             assert len(result.page.hits) <= 25
-    return timings
+            out.estimated += result.page.total_is_estimate
+        if explain and n == queries - 1:
+            # The plans of the last query's page and count (after the timings: EXPLAIN
+            # ANALYZE runs them again).
+            sa.event.listen(engine, "before_cursor_execute", capture)
+            with factory() as session:
+                search_service.advanced_search(
+                    session, org_id, SearchObject.COMPANIES, params, page_size=25
+                )
+            sa.event.remove(engine, "before_cursor_execute", capture)
+            out.plans = _plans(engine, statements)
+    engine.dispose()
+    return out
+
+
+def _plans(engine: sa.Engine, statements: list[tuple[str, Any]]) -> list[str]:
+    lines: list[str] = []
+    prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN ANALYZE "
+    raw = engine.raw_connection()
+    try:
+        for statement, parameters in statements:
+            if "ORDER BY" not in statement and "count(*)" not in statement:
+                continue
+            cursor = raw.cursor()
+            cursor.execute(prefix + statement, parameters)
+            lines.append("-- " + " ".join(statement.split())[:100] + " ...")
+            lines.extend(str(row[-1]) for row in cursor.fetchall())
+    finally:
+        raw.close()
+    return lines
 
 
 def _pg_database(url: str, name: str) -> tuple[str, sa.Engine, bool]:
@@ -320,16 +369,18 @@ def main() -> None:
         "database gtmsync_bench_search_<N>; a run finding them skips generation",
     )
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--explain", action="store_true", help="print the last query's plans")
     args = parser.parse_args()
     accounts = args.accounts or args.companies
-    rows: list[tuple[str, float, list[float]]] = []
+    rows: list[tuple[str, float, Measured]] = []
 
     if not args.skip_sqlite:
         with tempfile.TemporaryDirectory() as tmp:
             folder = args.data or Path(tmp)
             url = f"sqlite:///{folder / f'search_{args.companies}.db'}"
             org_id, owners, gen = prepare(url, args.companies, accounts, args.seed)
-            rows.append(("sqlite", gen, measure(url, org_id, owners, args.queries, args.seed)))
+            measured = measure(url, org_id, owners, args.queries, args.seed, explain=args.explain)
+            rows.append(("sqlite", gen, measured))
     if args.database_url:
         name = (
             f"gtmsync_bench_search_{args.companies}"
@@ -339,9 +390,10 @@ def main() -> None:
         pg_url, admin, _ = _pg_database(args.database_url, name)
         try:
             org_id, owners, gen = prepare(pg_url, args.companies, accounts, args.seed)
-            rows.append(
-                ("postgresql", gen, measure(pg_url, org_id, owners, args.queries, args.seed))
+            measured = measure(
+                pg_url, org_id, owners, args.queries, args.seed, explain=args.explain
             )
+            rows.append(("postgresql", gen, measured))
         finally:
             if not args.data:
                 with admin.connect() as conn:
@@ -350,20 +402,26 @@ def main() -> None:
 
     print(
         f"\n{args.companies:,} companies, {accounts:,} accounts, {accounts // 4:,} opportunities, "
-        f"{OWNERS} owners; {args.queries} queries (first page of 25 + capped count + indicators)"
+        f"{OWNERS} owners; {args.queries} queries (first page of 25 + total + indicators); "
+        f"{os.cpu_count()} CPUs"
     )
     print(
         f"{'database':<12}{'generate s':>12}{'p50 ms':>10}{'p95 ms':>10}{'max ms':>10}"
-        f"{'p95/target':>12}"
+        f"{'p95/target':>12}{'estimated':>11}{'load 1m':>16}"
     )
-    for db, gen, timings in rows:
-        ordered = sorted(timings)
+    for db, gen, measured in rows:
+        ordered = sorted(measured.timings)
         p50 = statistics.median(ordered)
-        p95 = ordered[max(0, int(len(ordered) * 0.95) - 1)]
+        p95 = ordered[max(0, math.ceil(len(ordered) * 0.95) - 1)]  # nearest rank
+        load = f"{min(measured.loads):.1f}-{max(measured.loads):.1f}"
         print(
             f"{db:<12}{gen:>12.1f}{p50:>10.1f}{p95:>10.1f}{ordered[-1]:>10.1f}"
-            f"{p95 / TARGET_MS:>12.2f}"
+            f"{p95 / TARGET_MS:>12.2f}{measured.estimated:>11}{load:>16}"
         )
+    for db, _, measured in rows:
+        if measured.plans:
+            print(f"\n{db}: plans of the last query")
+            print("\n".join(measured.plans))
 
 
 if __name__ == "__main__":
