@@ -35,7 +35,12 @@ def serve(
 
 def worker(
     threads: int = typer.Option(4, help="Worker threads in this process."),
-    scheduler: bool = typer.Option(True, "--scheduler/--no-scheduler", help="Run periodic jobs."),
+    scheduler: bool = typer.Option(
+        True,
+        "--scheduler/--no-scheduler",
+        help="Run periodic jobs and the recovery of jobs left by killed workers (each runs "
+        "once per period however many workers have it on).",
+    ),
 ) -> None:
     """Run queued jobs (exports, imports, snapshots, writeback) and the schedule.
 

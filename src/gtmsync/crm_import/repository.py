@@ -34,6 +34,22 @@ class SettingsRepository(RepositoryBase[ImportSettings]):
     def for_org(self, org_id: uuid.UUID) -> ImportSettings | None:
         return self.session.get(ImportSettings, org_id)
 
+    def get_or_create(self, org_id: uuid.UUID, defaults: dict[str, Any]) -> ImportSettings:
+        """The org's row, inserted with `defaults` when missing. INSERT … ON CONFLICT DO
+        NOTHING, so two workers (a scheduled run and the recovery sweep) meeting a new org at
+        the same moment both get the row instead of one failing on the primary key."""
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        now = utc_now()
+        self.session.execute(
+            insert(ImportSettings)
+            .values(org_id=org_id, created_at=now, modified_at=now, **defaults)
+            .on_conflict_do_nothing(index_elements=["org_id"])
+        )
+        row = self.session.get(ImportSettings, org_id)
+        assert row is not None
+        return row
+
     def all_enabled_org_ids(self) -> list[uuid.UUID]:
         return list(
             self.session.scalars(select(ImportSettings.org_id).where(ImportSettings.enabled))

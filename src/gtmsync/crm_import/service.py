@@ -77,14 +77,13 @@ def settings_row(session: Session, org_id: uuid.UUID) -> ImportSettings:
     repo = SettingsRepository.from_session(session)
     row = repo.for_org(org_id)
     if row is None:
-        row = ImportSettings(
-            org_id=org_id,
-            enabled=True,
-            daily_budget=DEFAULT_DAILY_BUDGET,
-            page_size=5000,
-            lag_seconds=300,
-        )
-        repo.create(row, flush=True)
+        defaults = {
+            "enabled": True,
+            "daily_budget": DEFAULT_DAILY_BUDGET,
+            "page_size": 5000,
+            "lag_seconds": 300,
+        }
+        row = repo.get_or_create(org_id, defaults)
     return row
 
 

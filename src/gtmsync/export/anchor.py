@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from gtmsync.dataverse import APIError, DataverseClient, PrivilegeError
+from gtmsync.dataverse import APIError, DataverseClient, PrivilegeError, ValidationError
 from gtmsync.export.schemas import ExportObject
 from gtmsync.kit.errors import UserError
 
@@ -82,6 +82,11 @@ def ensure_anchor(
                 fix="Give the service account the System Customizer role, or create a text "
                 "column in Dynamics and pick it under Export › Preferences.",
             ) from exc
+        except ValidationError:
+            # Another worker (another org's export to the same tenant) created it meanwhile.
+            client.metadata.refresh(table)
+            if chosen not in client.metadata.attributes(table):
+                raise
         info = client.metadata.attributes(table).get(chosen)
         if info is None:  # pragma: no cover - the server named the column differently
             raise UserError(
@@ -108,6 +113,9 @@ def _ensure_key(client: DataverseClient, table: str, attribute: str) -> bool:
             table, schema_name=f"gtmsync_{attribute}_key", attributes=[attribute]
         )
     except APIError as exc:
+        client.metadata.refresh(table)  # another worker may have made it at the same moment
+        if any(key.attributes == (attribute,) for key in client.metadata.alternate_keys(table)):
+            return True
         # No privilege, or existing rows share a value: exports still work, resumes look
         # records up by the anchor before creating them.
         log.warning(
