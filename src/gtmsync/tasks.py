@@ -87,16 +87,28 @@ def _checkpoint(session: Session, lease: leases.Lease) -> Callable[[], None]:
 
 @huey.task(name="export.run")  # type: ignore[untyped-decorator]
 def export_run(org_id: str, export_id: str) -> None:
-    """Run (or resume) an export; it commits after every batch, so a killed job resumes."""
+    """Run (or resume) an export; it commits after every batch, so a killed job resumes.
+
+    A run that raises is left `interrupted` with the error (the runner records most; this
+    covers what fails before its first batch), so recovery does not queue it again and
+    again. A lost lease is not recorded: another worker runs the export now.
+    """
     name = export_service.run_lease(export_id)
     with leases.hold(_engine(), name, seconds=get_settings().job_lease_seconds) as lease:
         if lease is None:
             _held_elsewhere(name)
             return
-        with session_scope(_sessions()) as session:
-            export_service.run(
-                session, UUID(org_id), UUID(export_id), checkpoint=_checkpoint(session, lease)
-            )
+        try:
+            with session_scope(_sessions()) as session:
+                export_service.run(
+                    session, UUID(org_id), UUID(export_id), checkpoint=_checkpoint(session, lease)
+                )
+        except leases.LeaseLostError:
+            raise
+        except Exception as exc:
+            with session_scope(_sessions()) as session:
+                export_service.record_failure(session, UUID(org_id), UUID(export_id), exc)
+            raise
 
 
 @huey.task(name="writeback.write")  # type: ignore[untyped-decorator]

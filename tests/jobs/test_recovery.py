@@ -115,6 +115,21 @@ class TestExportRecovery:
         assert poison.error is not None
         assert "run it again" in poison.error
 
+    def test_a_job_that_fails_before_its_first_batch_leaves_the_error(
+        self, db_session: Session
+    ) -> None:
+        org = make_org(db_session)
+        export = _export(db_session, org, ExportStatus.RUNNING, idle=timedelta(minutes=5))
+        closed = _export(db_session, org, ExportStatus.INTERRUPTED, idle=timedelta(minutes=5))
+        closed.error = "HTTP 503 after 8 attempts"
+        error = RuntimeError("The Dynamics connection needs reconnecting.")
+        export_service.record_failure(db_session, org.id, export.id, error)
+        export_service.record_failure(db_session, org.id, closed.id, error)
+        assert export.status == ExportStatus.INTERRUPTED
+        assert export.error == "The Dynamics connection needs reconnecting."
+        assert closed.error == "HTTP 503 after 8 attempts"
+        assert export_service.recover_stale(db_session, idle_for=LEASE) == []
+
 
 class TestImportRecovery:
     def test_a_run_whose_lease_lapsed_is_closed_with_the_reason(self, db_session: Session) -> None:

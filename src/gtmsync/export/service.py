@@ -58,6 +58,7 @@ __all__ = [
     "items",
     "org_of",
     "plan",
+    "record_failure",
     "recover_stale",
     "request_run",
     "resolve_actor",
@@ -344,6 +345,19 @@ def recover_stale(session: Session, *, idle_for: timedelta) -> list[uuid.UUID]:
         after_commit(session, _enqueuer(str(export.org_id), str(export.id)))
     session.flush()
     return recovered
+
+
+def record_failure(
+    session: Session, org_id: uuid.UUID, export_id: uuid.UUID, error: BaseException
+) -> None:
+    """Leave a queued or running export `interrupted` with the error that stopped its job
+    (running it again resumes); one the runner already closed keeps what it recorded."""
+    export = ExportRepository.from_session(session).get_in_org(org_id, export_id)
+    if export is None or export.status not in (ExportStatus.QUEUED, ExportStatus.RUNNING):
+        return
+    export.status = ExportStatus.INTERRUPTED
+    export.error = str(error) or type(error).__name__
+    session.flush()
 
 
 def _enqueuer(org_id: str, export_id: str) -> Callable[[], None]:
