@@ -25,6 +25,7 @@ from huey import crontab
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+import gtmsync.jobs.observability  # noqa: F401 - job IDs in logs, job metrics
 from gtmsync.crm_import import service as import_service
 from gtmsync.db.engine import create_engine, create_session_factory
 from gtmsync.db.unit_of_work import session_scope
