@@ -118,3 +118,17 @@ class TestFoundByFuzzing:
             )
         assert response.status_code == 422, response.text
         assert response.json()["field"].startswith(("daily_budget", "object_limits"))
+
+    def test_nul_characters_are_a_400_not_a_500(self, world: World) -> None:
+        """PostgreSQL refuses NUL in text (SQLite stores it): either way, never a 5xx."""
+        headers = bearer(world.a.admin_token)
+        with TestClient(world.app) as http:
+            listed = http.get(
+                "/api/v1/audit-events", params={"action_prefix": "a\x00b"}, headers=headers
+            )
+            created = http.post("/api/v1/api-tokens", json={"name": "nul\x00name"}, headers=headers)
+        postgres = world.app.state.engine.dialect.name == "postgresql"
+        assert listed.status_code == (400 if postgres else 200), listed.text
+        assert created.status_code == (400 if postgres else 201), created.text
+        if postgres:
+            assert "NUL" in created.json()["error"]

@@ -15,10 +15,11 @@ from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
-from gtmsync.kit.errors import GtmsyncError, PermissionDeniedError
+from gtmsync.kit.errors import GtmsyncError, PermissionDeniedError, UserError
 from gtmsync.web.security import SAFE_METHODS
 
 logger = logging.getLogger(__name__)
@@ -123,6 +124,20 @@ def handle_http_error(request: Request, exc: Exception) -> Response:
     return _page(request, exc.status_code, message, None)
 
 
+def handle_data_error(request: Request, exc: Exception) -> Response:
+    """The database refused a value the request carried (PostgreSQL: a NUL character, text
+    longer than its column). That is the request's fault: a 400 that says so, not a 500."""
+    logger.info("database refused a value on %s %s: %s", request.method, request.url.path, exc)
+    error = UserError(
+        "A value in the request cannot be stored: it contains a character the database "
+        "refuses (such as NUL) or is too long.",
+        fix="Remove control characters and shorten long values, then send the request again.",
+    )
+    if is_api(request):
+        return _json(error, 400)
+    return _page(request, 400, error.message, error.fix)
+
+
 def handle_unexpected(request: Request, exc: Exception) -> Response:
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     message = "Something went wrong on our side."
@@ -136,4 +151,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(GtmsyncError, handle_gtmsync_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
+    app.add_exception_handler(DataError, handle_data_error)
     app.add_exception_handler(Exception, handle_unexpected)
