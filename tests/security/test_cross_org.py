@@ -162,3 +162,24 @@ def test_org_b_cannot_reach_org_a(world: World, route: Route, who: str) -> None:
     shown = response.text + "\n" + "\n".join(f"{k}: {v}" for k, v in response.headers.items())
     assert not world.leaks(shown), (route.id, status, world.leaks(shown))
     assert world.org_state() == before, f"{route.id} changed org A's rows"
+
+
+def test_crm_filters_read_only_the_callers_snapshot(world: World) -> None:
+    """Org A's company is in A's Dynamics (owner, account); org B filtering by A's owner ID
+    or asking for companies in Dynamics finds nothing and sees no indicator of A's."""
+    owner = world.a.ids["dynamics_owner"]
+    for params in ({"crm_owner__in": owner}, {"crm_owner__in": "all"}):
+        response = world.b_member.get(
+            "/api/v1/search/companies", params=params, headers=bearer(world.b_member_token)
+        )
+        assert response.status_code in (200, 400), response.text[:300]
+        if response.status_code == 200:
+            assert response.json()["hits"] == [], params
+        assert not world.leaks(response.text.replace(owner, "")), params
+    # The control: org A's own search finds its company through the same filter.
+    mine = world.b_member.get(
+        "/api/v1/search/companies",
+        params={"crm_owner__in": owner},
+        headers=bearer(world.a.seller_token),
+    )
+    assert [h["platform_id"] for h in mine.json()["hits"]] == [world.a.ids["company_platform"]]

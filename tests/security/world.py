@@ -254,6 +254,7 @@ def _build_org_a(app: FastAPI, settings: Settings, server: ServerHandle, canary:
         ids["dynamics_account"] = str(account_id)
         ids["dynamics_owner"] = str(owner)
         ids["company"] = str(company.id)
+        ids["company_platform"] = company.platform_id
         ids["contact"] = str(contact.id)
     return org
 
@@ -314,7 +315,8 @@ def build_world(database_url: str, data_dir: Path, server: ServerHandle) -> Iter
                 *(
                     value
                     for kind, value in org_a.ids.items()
-                    if kind not in {"company", "contact"}  # platform data: shared by every org
+                    # platform data: shared by every org
+                    if kind not in {"company", "contact", "company_platform"}
                 ),
             }
             yield world
