@@ -214,9 +214,13 @@ def main() -> None:
 
         samples: list[float] = []
         server_samples: list[float] = []
+        stamps: list[float] = []  # when each page was asked for: the pace along the run
+        cpu_stamps: list[float] = []  # hub + server CPU seconds at that moment
 
         def sample(info: RequestInfo) -> None:
             if info.resource == "accounts":
+                stamps.append(time.perf_counter())
+                cpu_stamps.append(time.process_time() + cpu_seconds(proc.pid))
                 samples.append(rss_mib())
                 server_samples.append(rss_mib(proc.pid))
 
@@ -244,6 +248,7 @@ def main() -> None:
         load_before = loadavg()
         backfill, backfill_s, backfill_cpu, server_cpu = run()
         load_after = loadavg()
+        backfill_stamps, backfill_cpu_stamps = list(stamps), list(cpu_stamps)
         change(store, args.changes, args.deletes)
         incremental, incremental_s, _, _ = run()
         engine.dispose()
@@ -289,6 +294,23 @@ def main() -> None:
     print(
         f"server process: peak RSS {max(server_samples, default=0.0):.0f} MiB, growth "
         f"{server_growth:+.0f} MiB; CPU {server_cpu:.1f} s for the backfill"
+    )
+    tenth = max(1, len(backfill_stamps) // 10)
+    if len(backfill_stamps) > 2 * tenth:
+        first = PAGE * tenth / (backfill_stamps[tenth] - backfill_stamps[0])
+        last = PAGE * tenth / (backfill_stamps[-1] - backfill_stamps[-1 - tenth])
+        cpu = backfill_cpu_stamps
+        first_cpu = (cpu[tenth] - cpu[0]) / (PAGE * tenth) * 1e6
+        last_cpu = (cpu[-1] - cpu[-1 - tenth]) / (PAGE * tenth) * 1e6
+        print(
+            f"pace: {first:,.0f} records/s over the first tenth of the pages, {last:,.0f} "
+            f"over the last tenth; hub + server CPU per record {first_cpu:.1f} us and "
+            f"{last_cpu:.1f} us (no slow-down with size = about equal; the wall figures "
+            "follow the machine's load)"
+        )
+    print(
+        f"CPU per record: hub {backfill_cpu / total * 1e6:.1f} us, server "
+        f"{server_cpu / total * 1e6:.1f} us"
     )
     print(
         f"load average (1 min, /proc/loadavg) {load_before:.2f} before the backfill, "

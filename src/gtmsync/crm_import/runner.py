@@ -158,13 +158,9 @@ class SourceRunner:
     def cursor(self) -> ImportCursor:
         cursor = self.cursors.for_source(self.ctx.org_id, self.source.key)
         if cursor is None:
-            cursor = ImportCursor(
-                org_id=self.ctx.org_id,
-                source_key=self.source.key,
-                backfill_pending=True,
-                backfill_reason="initial connection",
+            cursor = self.cursors.get_or_create(
+                self.ctx.org_id, self.source.key, reason="initial connection"
             )
-            self.cursors.create(cursor, flush=True)
         return cursor
 
     def run(self, *, backfill: bool = False, reason: str | None = None) -> ImportRun:
@@ -470,6 +466,8 @@ class SourceRunner:
         tracking_seen = watermark_window is not None
         read = excluded = 0
         stamps: dict[str, datetime | None] = {}  # `modifiedon` repeats across a page
+        object_rules = self.rules
+        check_rules = object_rules is not None and any(g.conditions for g in object_rules.groups)
         for record in page.upserts:
             record_id = uuid.UUID(str(record[pk]))
             raw_modified = record.get("modifiedon")
@@ -485,7 +483,7 @@ class SourceRunner:
                     continue
                 seen.append((str(record_id), modified))
             read += 1
-            if rules.excluded(self.rules, record, self.schema):
+            if check_rules and rules.excluded(object_rules, record, self.schema):
                 excluded += 1
                 drop.append(record_id)
                 continue
