@@ -6,9 +6,8 @@ several machines sharing the database do.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 from gtmsync.db.engine import create_engine
 from gtmsync.jobs import leases
 from gtmsync.jobs.models import JobLease
+from tests.fixtures.processes import race
 
 
 @pytest.fixture
@@ -25,23 +25,6 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = create_engine(database_url)
     yield engine
     engine.dispose()
-
-
-def race(n: int, attempt: Callable[[int], bool]) -> list[bool]:
-    """Run `attempt(i)` in n threads released at the same moment; their answers in order."""
-    barrier = threading.Barrier(n)
-    results: list[bool] = [False] * n
-
-    def go(i: int) -> None:
-        barrier.wait()
-        results[i] = attempt(i)
-
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 class TestLease:

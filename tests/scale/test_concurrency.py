@@ -12,12 +12,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from gtmsync.crm_import import service as import_service
+from gtmsync.crm_import.models import ImportCursor, ImportSettings
+from gtmsync.crm_import.repository import CursorRepository
 from gtmsync.dataverse_local.server import serve_in_thread
 from gtmsync.dataverse_local.store import Store
+from gtmsync.db.engine import create_engine, create_session_factory
+from gtmsync.db.unit_of_work import session_scope
 from gtmsync.export.anchor import DEFAULT_ATTRIBUTE, DEFAULT_SCHEMA_NAME, ensure_anchor
 from gtmsync.export.schemas import ExportObject
 from tests.dataverse.conftest import LocalOrg
+from tests.fixtures.factories import make_org
+from tests.fixtures.processes import race
 
 
 @pytest.fixture
@@ -49,3 +57,35 @@ class TestAnchorRace:
         assert found == made
         assert found.attribute == DEFAULT_SCHEMA_NAME.lower()
         assert found.has_key  # not the keyless fallback
+
+
+class TestGetOrCreateRaces:
+    """Rows a feature creates on first use, met by several processes at the same moment
+    (Sync Now in the web process while the first scheduled run starts in a worker; the
+    schedule and the recovery sweep on two workers): every caller gets the one row."""
+
+    def test_an_import_cursor_and_settings_made_by_many_at_once(self, database_url: str) -> None:
+        engine = create_engine(database_url)
+        factory = create_session_factory(engine)
+        with session_scope(factory) as session:
+            org_id = make_org(session).id
+
+        def cursor(_i: int) -> bool:
+            with session_scope(factory) as session:
+                repo = CursorRepository.from_session(session)
+                return repo.get_or_create(org_id, "account", reason="sync now").org_id == org_id
+
+        def settings(_i: int) -> bool:
+            with session_scope(factory) as session:
+                return import_service.settings_row(session, org_id).enabled
+
+        assert race(6, cursor) == [True] * 6
+        assert race(6, settings) == [True] * 6
+        with factory() as session:
+            cursors = session.scalars(
+                sa.select(ImportCursor).where(ImportCursor.org_id == org_id)
+            ).all()
+            assert len(cursors) == 1
+            assert cursors[0].backfill_pending
+            assert session.get(ImportSettings, org_id) is not None
+        engine.dispose()

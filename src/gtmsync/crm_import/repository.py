@@ -66,6 +66,32 @@ class CursorRepository(RepositoryBase[ImportCursor]):
             )
         )
 
+    def get_or_create(self, org_id: uuid.UUID, source_key: str, *, reason: str) -> ImportCursor:
+        """The source's cursor, inserted (a backfill pending for `reason`) when missing.
+        INSERT … ON CONFLICT DO NOTHING: Sync Now in the web process and the first run in a
+        worker may both meet a new source at the same moment; both then get the one row."""
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        now = utc_now()
+        self.session.execute(
+            insert(ImportCursor)
+            .values(
+                id=uuid.uuid4(),
+                org_id=org_id,
+                source_key=source_key,
+                backfill_pending=True,
+                backfill_reason=reason,
+                backfill_started=False,
+                seq=0,
+                created_at=now,
+                modified_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["org_id", "source_key"])
+        )
+        cursor = self.for_source(org_id, source_key)
+        assert cursor is not None
+        return cursor
+
     def for_org(self, org_id: uuid.UUID) -> Sequence[ImportCursor]:
         return self.get_all(
             select(ImportCursor)

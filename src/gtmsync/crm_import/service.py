@@ -32,7 +32,6 @@ from gtmsync.crm_import.mapping import (
 )
 from gtmsync.crm_import.models import (
     GtmObject,
-    ImportCursor,
     ImportRun,
     ImportSettings,
     RunKind,
@@ -280,15 +279,7 @@ def _validate_mapping(
 def _mark_backfill(session: Session, org_id: uuid.UUID, keys: Sequence[str], reason: str) -> None:
     repo = CursorRepository.from_session(session)
     for key in keys:
-        cursor = repo.for_source(org_id, key)
-        if cursor is None:
-            repo.create(
-                ImportCursor(
-                    org_id=org_id, source_key=key, backfill_pending=True, backfill_reason=reason
-                ),
-                flush=True,
-            )
-            continue
+        cursor = repo.for_source(org_id, key) or repo.get_or_create(org_id, key, reason=reason)
         cursor.backfill_pending, cursor.backfill_reason = True, reason
         cursor.backfill_started, cursor.backfill_next_link = False, None
     session.flush()
