@@ -39,6 +39,15 @@ class TestPreprocess:
             "There is an unterminated literal at position 21 in 'lastname eq 'O'Bryan''."
         )
 
+    def test_a_parser_crash_on_bad_syntax_is_a_400(self) -> None:
+        """odata-query's parser raises AttributeError on a function given a parameter twice."""
+        text = (
+            "Microsoft.Dynamics.CRM.In(PropertyName='name',"
+            'PropertyValues=["a"] ,PropertyValues=[""])'
+        )
+        with pytest.raises(DataverseLocalError, match="Syntax error"):
+            odata_filter.parse(text, {})
+
 
 class TestVisitor:
     def sql(self, text: str, table: str = "account", **aliases: str) -> str:

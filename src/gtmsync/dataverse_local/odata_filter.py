@@ -114,7 +114,9 @@ def parse(text: str, aliases: Mapping[str, str]) -> ast._Node:
     source = preprocess(text, aliases)
     try:
         return ODataParser().parse(ODataLexer().tokenize(source))  # type: ignore[no-any-return]
-    except (odata_errors.ODataException, ValueError) as exc:
+    # odata-query's parser (sly) raises AttributeError on some malformed input, e.g. a query
+    # function given the same parameter twice: still the client's syntax error, not a 500.
+    except (odata_errors.ODataException, ValueError, AttributeError) as exc:
         raise errors.bad_request(
             f"Syntax error in '$filter' expression '{text}': {exc}", "0x80060888"
         ) from exc
