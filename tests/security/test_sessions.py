@@ -8,7 +8,9 @@ cookie planted before sign-in, a cookie kept after sign-out, a token kept after 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -16,7 +18,7 @@ from fastapi.testclient import TestClient
 from gtmsync.db.unit_of_work import session_scope
 from gtmsync.platform import service as platform_service
 from gtmsync.web.security import PRESESSION_COOKIE, SESSION_COOKIE
-from tests.fixtures.web import WebOrg, csrf_from, page_csrf, sign_in
+from tests.fixtures.web import HubServer, WebOrg, csrf_from, page_csrf, sign_in
 from tests.security.routes import ROUTES
 
 _PUBLIC = {"/sign-in", "/healthz", "/readyz", "/metrics", "/api/v1/openapi.json", "/api/v1/docs"}
@@ -149,3 +151,32 @@ class TestApiTokenRevocation:
             response = script.request(route.method, _concrete(route.path), headers=headers)
             assert response.status_code == 401, (route.id, response.status_code)
             assert "revoked" in response.json()["error"]
+
+
+def test_revocation_and_sign_out_reach_every_web_process(
+    hub_server: HubServer, tmp_path: Path
+) -> None:
+    """Two web processes behind a load balancer share nothing but the database: a token
+    revoked or a session ended through one is refused by the other on the next request."""
+    org = hub_server.create_org()
+    with (
+        HubServer(database_url=hub_server.database_url, data_dir=tmp_path / "second") as second,
+        httpx.Client(base_url=hub_server.base_url) as one,
+        httpx.Client(base_url=second.base_url) as two,
+    ):
+        assert sign_in(one, org.admin).status_code == 303  # type: ignore[arg-type]
+        created = one.post(
+            "/api/v1/api-tokens",
+            json={"name": "lb"},
+            headers={"X-CSRF-Token": page_csrf(one)},  # type: ignore[arg-type]
+        ).json()
+        headers = {"Authorization": f"Bearer {created['token']}"}
+        assert two.get("/api/v1/me", headers=headers).status_code == 200
+        assert one.delete(f"/api/v1/api-tokens/{created['id']}", headers=headers).status_code == 204
+        assert two.get("/api/v1/me", headers=headers).status_code == 401
+
+        two.cookies.set(SESSION_COOKIE, one.cookies[SESSION_COOKIE])
+        assert two.get("/api/v1/me").status_code == 200  # the same session, other process
+        token = page_csrf(one)  # type: ignore[arg-type]
+        assert one.post("/sign-out", data={"csrf_token": token}).status_code in (200, 303)
+        assert two.get("/api/v1/me").status_code == 401
