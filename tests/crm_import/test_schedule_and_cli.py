@@ -1,14 +1,15 @@
-"""The scheduler's choice of orgs, the huey lock per org+table, and `gtmsync import`."""
+"""The scheduler's choice of orgs, the job lease per org+table, and `gtmsync import`."""
 
 from __future__ import annotations
 
+import logging
 import os
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from huey.exceptions import TaskLockedException
 from typer.testing import CliRunner
 
 from gtmsync.cli import app
@@ -19,7 +20,9 @@ from gtmsync.crm_import.repository import CursorRepository
 from gtmsync.dataverse_local.server import ServerHandle
 from gtmsync.db.engine import create_engine, create_session_factory
 from gtmsync.db.unit_of_work import session_scope
+from gtmsync.jobs import leases
 from gtmsync.kit.clock import utc_now
+from gtmsync.settings import get_settings
 from tests.crm_import.conftest import Importer
 from tests.fixtures.connection import connect_org, connection_settings
 
@@ -57,14 +60,29 @@ class TestSchedule:
         importer.settings(daily_budget=used)  # budget spent: nothing to do until tomorrow
         assert org_id not in import_service.orgs_due(importer.session, 60)
 
-    def test_one_import_task_per_org_and_table(self) -> None:
+    def test_one_import_task_per_org_and_table(
+        self, database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A job finding the org+table lease held (another worker runs it) returns quietly:
+        no run, no error (the lease itself is tested in tests/jobs/test_leases.py)."""
         from gtmsync import tasks
 
-        with (
-            tasks.huey.lock_task("import.run:org-1:account"),
-            pytest.raises(TaskLockedException),
-        ):
-            tasks.import_run.call_local("org-1", "account")
+        monkeypatch.setenv("GTMSYNC_DATABASE_URL", database_url)
+        get_settings.cache_clear()
+        tasks._engine.cache_clear()
+        tasks._sessions.cache_clear()
+        org_id = str(uuid.uuid4())  # never read: the job stops at the lease
+        try:
+            assert leases.acquire(
+                tasks._engine(), f"import.run:{org_id}:account", holder="other", seconds=60
+            )
+            with caplog.at_level(logging.INFO, logger="gtmsync.tasks"):
+                assert tasks.import_run.call_local(org_id, "account") is None
+        finally:
+            tasks._engine().dispose()
+            tasks._engine.cache_clear()
+            tasks._sessions.cache_clear()
+        assert "job skipped: another worker holds its lease" in caplog.messages
 
 
 @pytest.fixture
