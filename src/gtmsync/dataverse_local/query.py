@@ -135,7 +135,9 @@ def parse_options(query: Mapping[str, str]) -> Options:
 
 
 def _format_number(value: Any, places: int) -> str:
-    return f"{Decimal(str(value)):,.{places}f}"
+    # Money and Decimal columns already read as Decimal: format them as they are.
+    number = value if isinstance(value, Decimal) else Decimal(str(value))
+    return f"{number:,.{places}f}"
 
 
 # The attribute types `formatted_value` labels; other types never carry a FormattedValue.
