@@ -164,7 +164,6 @@ def generate(url: str, companies: int, accounts: int, seed: int) -> None:
             for _, sql in indexes:
                 cur.execute(sql)
             raw.commit()
-            cur.execute("ANALYZE")
         else:
             cur.execute(
                 "SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE 'ix_%' "
