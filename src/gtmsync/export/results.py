@@ -44,7 +44,9 @@ def _account(item: ExportItem) -> str:
 def results_csv(items: Iterable[ExportItem]) -> str:
     """One row per record, in the export's order; spreadsheet-safe (no formula injection)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # RFC 4180 line ends: the writer then quotes any value holding a CR or LF, so a stray
+    # carriage return in a record's name cannot split its row (it did with "\n" alone).
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for item in items:
         duplicate = item.duplicate or {}
@@ -65,6 +67,11 @@ def results_csv(items: Iterable[ExportItem]) -> str:
     return out.getvalue()
 
 
+# Cells a spreadsheet reads as a formula: OWASP's list, tab and carriage return included
+# (https://owasp.org/www-community/attacks/CSV_Injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _safe(value: object) -> str:
     text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    return "'" + text if text[:1] in _FORMULA_STARTS else text
