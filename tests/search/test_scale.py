@@ -15,7 +15,7 @@ from decimal import Decimal
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from gtmsync.crm_import.models import ImportedAccount, ImportedOpportunity, ImportedUser
@@ -120,6 +120,7 @@ class TestSnapshotStatistics:
         assert stats[("account_any", "")] == 20  # even or divisible by 3
         assert stats[("opp_stage", "Won")] == 4  # 0, 10, 15, 20 (5 and 25 have no account)
         assert stats[("opp_status", "won")] == 4
+        assert stats[("company_industry", crowd.industry)] == COMPANIES
         taken = db_session.get(SearchSnapshot, crowd.org.id)
         assert taken is not None
         assert taken.platform_companies == db_session.scalar(
@@ -176,6 +177,41 @@ class TestTotals:
         assert len(exact) == 16
         assert [h.name for h in page.hits] == exact[:5]  # type: ignore[union-attr]
         assert page.has_next
+
+    def test_the_standard_matches_are_estimated_from_a_short_walk_of_the_industry(
+        self, db_session: Session, crowd: Crowd, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Even companies have 100 employees, odd ones none: "at least 50" keeps 15 of 30.
+        for i, company in enumerate(crowd.companies):
+            company.employee_count = 100 if i % 2 == 0 else 0
+        db_session.flush()
+        monkeypatch.setattr(service, "EXACT_LIMIT", 5)
+        owner0 = str(crowd.owners[0])  # the 15 even companies
+        page = _search(db_session, crowd, ("employees__gte", "50"), ("crm_owner__in", owner0))
+        # The 6th match in name order is Crowd 10: the walk read 11 of the industry's 30
+        # entries, so the standard filters keep about 30 * 6 / 11; owner 0 has 15 of the
+        # platform's companies.
+        taken = db_session.get(SearchSnapshot, crowd.org.id)
+        assert taken is not None
+        expected = round(30 * 6 / 11 * 15 / taken.platform_companies)
+        assert page.total_is_estimate
+        assert page.total == max(expected, 6)
+        assert len(_all_names(db_session, crowd, ("employees__gte", "50"))) == 15
+
+    def test_without_industry_statistics_the_standard_filters_are_counted(
+        self, db_session: Session, crowd: Crowd, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        db_session.execute(
+            delete(SnapStat).where(
+                SnapStat.org_id == crowd.org.id, SnapStat.kind == "company_industry"
+            )
+        )
+        monkeypatch.setattr(service, "EXACT_LIMIT", 5)
+        page = _search(db_session, crowd, ("crm_owner__in", str(crowd.owners[0])))
+        taken = db_session.get(SearchSnapshot, crowd.org.id)
+        assert taken is not None
+        assert page.total_is_estimate
+        assert page.total == max(round(30 * 15 / taken.platform_companies), 6)
 
     def test_the_last_page_gives_the_exact_total_even_beyond_the_limit(
         self, db_session: Session, crowd: Crowd, monkeypatch: pytest.MonkeyPatch

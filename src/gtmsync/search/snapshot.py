@@ -272,6 +272,11 @@ def refresh_stats(session: Session, org_id: uuid.UUID) -> None:
             continue  # records without an owner, type, stage...: no filter asks for them
         # UUIDs come back as 32-hex text on SQLite: store the canonical form search uses.
         merged[(kind, _canonical(kind, value))] += int(records)
+    # Platform companies per industry: the size of the name-ordered walk a search filtered
+    # by industry starts from (`service._industry_walk`). One index scan a day.
+    industries = select(Company.industry, func.count()).where(Company.industry.is_not(None))
+    for industry, records in session.execute(industries.group_by(Company.industry)):
+        merged[("company_industry", str(industry))] += int(records)
     _insert(
         session,
         SnapStat,
@@ -281,6 +286,18 @@ def refresh_stats(session: Session, org_id: uuid.UUID) -> None:
             if n
         ),
     )
+
+
+def industry_sizes(session: Session, org_id: uuid.UUID, industries: Sequence[str]) -> int | None:
+    """Platform companies in these industries when the snapshot was taken (None: unknown)."""
+    rows = session.scalars(
+        select(SnapStat.records).where(
+            SnapStat.org_id == org_id,
+            SnapStat.kind == "company_industry",
+            SnapStat.value.in_(list(industries)),
+        )
+    ).all()
+    return sum(rows) if rows else None
 
 
 def _canonical(kind: str, value: Any) -> str:
