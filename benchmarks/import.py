@@ -24,26 +24,28 @@ read and parsed in a prefetch thread, page N+1 turned into rows in the main thre
 upserted in a write-behind thread (SQLite runs without the GIL); page N is committed after
 its upsert, so resuming from the last committed page still holds.
 
-Measured on 2 cores shared with 5 other helpers' test runs (load average from /proc/loadavg;
-the import got about a third of the machine):
+Measured on 2 cores shared with 5 other helpers' test runs (load average from /proc/loadavg
+before and after the backfill; the import got a third to a half of the machine):
 
 run                          rec/s          ratio      req/5k  CPU us/rec    peak RSS MiB  load
                                                                hub / server  hub / server
 before: 1M, in-thread server  1,500          0.08       1.00    -             208 together  ~10
 1M, server process+prefetch   6,307          0.32       1.00    47.2 / 23.6   190 / 175     6.4-7.0
 1M, final                     8,542          0.43       1.00    37.6 / 20.4   187 / 174     8.5-7.4
+1M, final (again)             11,810         0.59       1.00    37.2 / 20.2   191 / 176     6.0-5.6
 100k, final (3 runs)          6,700-12,800   0.34-0.64  1.00    37.4 / 20.6   180 / 174     6-7
 
 Resident memory grew by at most 1 MiB (hub) and 0 MiB (server) over the second half of the
 1M backfills (flat). Incremental after 10,000 updates and 1,000 deletions: 3 requests
 (target 11,000 / 5,000 + 1 = 3.2).
 
-CPU per record does not grow with size (100k and 1M: 37 us hub, 20 us server; along a 1M
-run 53 us hub + server over the first tenth of the pages, 60 us over the last, under
-changing load), so the old "1M is slower per record than 50k" came from the machine's load
-and the in-process server (GIL shared with the import, all 46 columns of the table read for
-every page). On this load the 20,000 records/s target is not met: the import needs 58 us of
-CPU per record (hub + server), 1.16 cores for 20,000/s, and got about half a core. The hub's
+CPU per record does not grow with size: 37 us hub and 20 us server at 100k and at 1M;
+along a 1M run, 53 us (hub + server) over the first tenth of the pages and 58 us over the
+last (the first tenth reads low by the two pages the pipeline holds but has not stored yet).
+So the old "1M is slower per record than 50k" came from the machine's load and the
+in-process server (GIL shared with the import, all 46 columns of the table read for every
+page). On this load the 20,000 records/s target is not met: the import needs 58 us of CPU
+per record (hub + server), 1.16 cores for 20,000/s, and got 0.5 to 0.7 of a core. The hub's
 main thread uses about 19 us per record (measured with thread_time); the rest runs in the
 prefetch and writer threads and in the server process, so an otherwise idle 2-core machine
 has room for roughly 30,000 records/s. That was not measured here.
