@@ -256,6 +256,7 @@ def _build_org_a(app: FastAPI, settings: Settings, server: ServerHandle, canary:
         ids["company"] = str(company.id)
         ids["company_platform"] = company.platform_id
         ids["contact"] = str(contact.id)
+        ids["contact_platform"] = contact.platform_id
     return org
 
 
@@ -316,7 +317,7 @@ def build_world(database_url: str, data_dir: Path, server: ServerHandle) -> Iter
                     value
                     for kind, value in org_a.ids.items()
                     # platform data: shared by every org
-                    if kind not in {"company", "contact", "company_platform"}
+                    if kind not in {"company", "contact", "company_platform", "contact_platform"}
                 ),
             }
             yield world
