@@ -4,15 +4,16 @@ and a write-behind of one upsert.
 A backfill alternates between waiting for Dataverse (query, JSON, network) and storing a
 page in the hub database; done one after the other, each side idles while the other works.
 `prefetched` asks for page N+1 in one background thread as soon as page N's `nextLink` is
-known, and hands pages over in order. At most two pages are alive at once (the one being
-stored and the one being read), so memory stays flat however large the table.
+known, and hands pages over in order. With the write-behind below, at most three pages are
+alive at once (one being upserted, one being prepared, one being read), so memory stays
+flat however large the table.
 
 Resumability is unchanged: the caller's cursor still advances only after it has stored and
 committed a page, so a page read ahead and lost with a killed process is read again on the
 resume. An error of the read-ahead (budget used up, expired delta link, network) surfaces
 when the caller asks for that page, after every earlier page was stored. On exit (normal,
-error, or limit stop) the read in flight is awaited, so no request of a run outlives it and
-the run's request count is complete.
+error, or limit stop) a read not started yet is cancelled and one in flight is awaited, so
+no request of a run outlives it and the run's request count is complete.
 
 `WriteBehind` runs a page's upsert statement in one background thread while the runner
 prepares the next page: SQLite (and psycopg) release the GIL while a statement executes,
