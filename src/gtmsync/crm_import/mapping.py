@@ -538,16 +538,23 @@ def _converter(obj: GtmObject, fm: FieldMap, schema: TableSchema) -> Callable[[A
     labelled = attr_type in ("Picklist", "State", "Status", "Boolean") or attr_type in LOOKUP_TYPES
 
     def text(record: Any) -> Any:
-        if labelled:
-            label = record.formatted(key) if hasattr(record, "formatted") else None
-            if label is not None:
-                return label[:250]
         raw = record.get(key)
+        if type(raw) is str:  # the common case, once per text field of every record
+            return raw[:250]
         if raw is None or isinstance(raw, bool):
             return raw
         return str(raw)[:250]
 
-    return text
+    if not labelled:
+        return text
+
+    def label_or_text(record: Any) -> Any:
+        label = record.formatted(key) if hasattr(record, "formatted") else None
+        if label is not None:
+            return label[:250]
+        return text(record)
+
+    return label_or_text
 
 
 def build_row(source: Source, record: Any, schema: TableSchema) -> dict[str, Any]:
