@@ -29,11 +29,13 @@ every figure carries their load; the 1-minute load average is sampled during the
                                   postgresql  2154.6  2276.5  2286.6     22.77    ~6-8
     now (the totals "about N")    sqlite        23.2    50.9   104.2      0.51    5.7-5.9
                                   postgresql    37.4    68.0   159.1      0.68    5.7-5.8
+    now, second run (warm)        sqlite        16.7    39.7    78.1      0.40    9.8-10.0
+                                  postgresql    22.0    40.1   124.9      0.40    9.8
 
 Generation from scratch: 208 s on SQLite, 205 s on PostgreSQL (load 8-9); a --data rerun
-skips it. Earlier runs of intermediate versions at load 9.5-10 gave p95 75-120 ms on SQLite
-(before the industry walk) and 41-103 ms on PostgreSQL (before serial pages): at that load the
-figures roughly double, the target holds at load ~6.
+skips it. Intermediate versions at load 9.5-10 gave p95 75-120 ms on SQLite (before the
+industry walk) and 41-103 ms on PostgreSQL (before serial pages). No quiet moment came: the
+load never fell below ~5 during the work, so these are figures under contention.
 
 Where the time went and what changed (plans with --explain): the industry filter compared
 `lower(industry)`, which no index serves (a skip-scan over every industry on SQLite, a full
