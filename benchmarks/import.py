@@ -33,10 +33,12 @@ before: 1M, in-thread server  1,500          0.08       1.00    -             20
 1M, server process+prefetch   6,307          0.32       1.00    47.2 / 23.6   190 / 175     6.4-7.0
 1M, final                     8,542          0.43       1.00    37.6 / 20.4   187 / 174     8.5-7.4
 1M, final (again)             11,810         0.59       1.00    37.2 / 20.2   191 / 176     6.0-5.6
+1M, final (third run)         12,530         0.63       1.00    37.1 / 20.0   216 / 175     9.7-9.3
 100k, final (3 runs)          6,700-12,800   0.34-0.64  1.00    37.4 / 20.6   180 / 174     6-7
 
-Resident memory grew by at most 1 MiB (hub) and 0 MiB (server) over the second half of the
-1M backfills (flat). Incremental after 10,000 updates and 1,000 deletions: 3 requests
+Resident memory grew by at most 6 MiB (hub) and 0 MiB (server) over the second half of the
+1M backfills (flat); the pace was 13,749 records/s over the first tenth of the pages of the
+third run and 13,784 over the last. Incremental after 10,000 updates and 1,000 deletions: 3 requests
 (target 11,000 / 5,000 + 1 = 3.2).
 
 CPU per record does not grow with size: 37 us hub and 20 us server at 100k and at 1M;
