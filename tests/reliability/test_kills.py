@@ -21,7 +21,8 @@ Checked at the end, after one last incremental import per org with no kill:
 
 The random points come from a seed (printed; set GTMSYNC_KILL_SEED to replay a run). The
 figures are printed and written to `<tmp>/kill-figures.json`. The default run makes 4 kills;
-`make test-long` runs the 20-kill version (`-m slow`).
+`make test-long` runs the 20-kill version (`-m slow`), and 20 kills on one machine's defaults
+too (SQLite hub database and SQLite queue shared by the three workers).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import sqlalchemy as sa
 from gtmsync.crm_import import service as import_service
 from gtmsync.crm_import.models import RunStatus
 from gtmsync.crm_import.schemas import ImportSettingsUpdate
+from gtmsync.db import migrate
 from gtmsync.db.unit_of_work import session_scope
 from gtmsync.export import service as export_service
 from gtmsync.export.models import Export, ExportStatus, ItemStatus
@@ -47,7 +49,7 @@ from gtmsync.export.schemas import ExportObject
 from gtmsync.jobs import queue
 from gtmsync.jobs.models import JobLease
 from gtmsync.kit.clock import utc_now
-from gtmsync.settings import Mode
+from gtmsync.settings import Mode, Settings, get_settings
 from tests.fixtures.connection import connection_settings
 from tests.fixtures.processes import WorkerPool, hub_env, redis_queue_url, wait_for
 from tests.scale.scenario import CHECKED_TABLES, OrgSetup, Scene, dedicated_server
@@ -60,14 +62,34 @@ PAGE_SIZE = 50
 pytestmark = pytest.mark.xdist_group("redis-db-14")  # the Redis tests flush db 14
 
 
-@pytest.fixture
-def redis_queue(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Redis db 14, flushed, as this test process's queue too (exports queue after commit)."""
-    url = redis_queue_url(REDIS_DB)
+def _use_queue(monkeypatch: pytest.MonkeyPatch, url: str) -> Iterator[str]:
+    """`url` as this test process's queue too (exports are queued after their commit).
+
+    Settings are read again: a fixture before this one may have cached them (migrations do),
+    and a job queued in the wrong place would only be found by the recovery sweep.
+    """
     monkeypatch.setenv("GTMSYNC_QUEUE_URL", url)
+    get_settings.cache_clear()
     queue.get_huey.cache_clear()
+    expected = type(queue.build_huey(Settings(queue_url=url, _env_file=None)).storage)  # type: ignore[call-arg]
+    assert isinstance(queue.get_huey().storage, expected)
     yield url
     queue.get_huey.cache_clear()
+
+
+@pytest.fixture
+def redis_queue(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Redis db 14, flushed."""
+    yield from _use_queue(monkeypatch, redis_queue_url(REDIS_DB))
+
+
+@pytest.fixture
+def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
+    """One machine's defaults: a migrated SQLite hub database and the SQLite queue."""
+    database_url = f"sqlite:///{tmp_path / 'hub.db'}"
+    migrate.upgrade(database_url)
+    for url in _use_queue(monkeypatch, f"sqlite:///{tmp_path / 'queue.db'}"):
+        yield database_url, url
 
 
 class Chaos:
@@ -175,14 +197,14 @@ def finished_imports(scene: Scene, org: OrgSetup, since: float = 0.0) -> bool:
     return {c.source_key for c in cursors} <= done
 
 
-def run_kills(tmp_path: Path, postgres_url: str, queue_url: str, kills: int) -> dict[str, object]:
+def run_kills(tmp_path: Path, database_url: str, queue_url: str, kills: int) -> dict[str, object]:
     seed = int(os.environ.get("GTMSYNC_KILL_SEED") or random.SystemRandom().randrange(10**6))
     print(f"\nSIGKILL seed: {seed} (replay with GTMSYNC_KILL_SEED={seed})")
     rng = random.Random(seed)
     figures: dict[str, object] = {"seed": seed, "kills_planned": kills, "workers": 3}
     with dedicated_server(tmp_path / "dataverse", accounts=ACCOUNTS) as server:
         settings = connection_settings(
-            server, tmp_path / "hub-data", database_url=postgres_url, mode=Mode.DEMO
+            server, tmp_path / "hub-data", database_url=database_url, mode=Mode.DEMO
         )
         scene = Scene(server, settings)
         for _ in range(2):
@@ -272,7 +294,7 @@ def check(scene: Scene, chaos: Chaos, figures: dict[str, object]) -> int:
     figures.update(
         duplicates=duplicates,
         losses=losses,
-        exports_requeued_after_a_kill=requeued,
+        exports_requeued_by_recovery=requeued,
         import_runs_interrupted_by_a_kill=interrupted_runs,
         import_runs_failed_with_reason=failed_runs,
     )
@@ -291,3 +313,12 @@ class TestSigkill:
         self, tmp_path: Path, postgres_url: str, redis_queue: str
     ) -> None:
         run_kills(tmp_path, postgres_url, redis_queue, kills=20)
+
+    @pytest.mark.slow
+    @pytest.mark.timeout(2400)
+    def test_twenty_kills_on_one_machine_defaults(
+        self, tmp_path: Path, embedded: tuple[str, str]
+    ) -> None:
+        """SQLite hub database and SQLite queue shared by three worker processes."""
+        database_url, queue_url = embedded
+        run_kills(tmp_path, database_url, queue_url, kills=20)
