@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(
         default=None,
         description="When set, the web process's `/metrics` answers only requests with "
-        "`Authorization: Bearer <this token>` (Prometheus `authorization.credentials`).",
+        "`Authorization: Bearer <this token>` (Prometheus `authorization.credentials`). In "
+        "production mode `/metrics` is refused until it is set (per-org counts are not public).",
     )
     worker_metrics_port: int | None = Field(
         default=None,

@@ -20,7 +20,7 @@ from gtmsync.dataverse_local.faults import FaultRule
 from gtmsync.export import service as export_service
 from gtmsync.export.models import ExportStatus
 from gtmsync.export.schemas import ExportObject
-from gtmsync.settings import Settings
+from gtmsync.settings import Mode, Settings
 from gtmsync.web.app import OPENAPI_URL, create_app
 from tests.export.exporting import company, tag
 from tests.fixtures.connection import ConnectedOrg
@@ -75,6 +75,23 @@ class TestWebMetrics:
                 assert response.status_code == 200
                 assert response.headers["content-type"].startswith("text/plain")
                 assert "gtmsync_http_requests_total" in response.text
+        finally:
+            app.state.engine.dispose()
+
+    def test_production_without_a_token_refuses_metrics(self, tmp_path: Path) -> None:
+        settings = Settings(
+            data_dir=tmp_path,
+            secret_key="ops-metrics-tests-secret-key-0123456789abcdef",
+            mode=Mode.PRODUCTION,
+            _env_file=None,  # type: ignore[call-arg]
+        )
+        app = create_app(settings)
+        try:
+            with TestClient(app) as client:
+                response = client.get("/metrics")
+                assert response.status_code == 403
+                assert "GTMSYNC_METRICS_TOKEN" in response.text
+                assert "gtmsync_" not in response.text
         finally:
             app.state.engine.dispose()
 

@@ -23,7 +23,7 @@ from gtmsync import __version__
 from gtmsync.db.engine import create_engine, create_session_factory
 from gtmsync.jobs.queue import build_huey
 from gtmsync.kit import metrics
-from gtmsync.settings import Settings, get_settings
+from gtmsync.settings import Mode, Settings, get_settings
 from gtmsync.web import errors
 from gtmsync.web.api import API_PREFIX, build_api_router
 from gtmsync.web.middleware import (
@@ -139,10 +139,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def metrics_endpoint(request: Request) -> Response:
         """Prometheus metrics of this web process (and the queue depth).
 
-        Guarded by `GTMSYNC_METRICS_TOKEN` when set. Workers serve their own metrics on
-        `GTMSYNC_WORKER_METRICS_PORT`.
+        Guarded by `GTMSYNC_METRICS_TOKEN` when set, and refused in production mode without
+        it. Workers serve their own metrics on `GTMSYNC_WORKER_METRICS_PORT`.
         """
         token = settings.metrics_token
+        if token is None and settings.mode == Mode.PRODUCTION:
+            # Per-org call and failure counts are not for whoever can reach the portal.
+            return Response(
+                "metrics are off in production until GTMSYNC_METRICS_TOKEN is set; then scrape "
+                "with Authorization: Bearer <that token>\n",
+                status_code=403,
+                media_type="text/plain",
+            )
         if token is not None and not metrics.bearer_matches(
             request.headers.get("authorization"), token.get_secret_value()
         ):
