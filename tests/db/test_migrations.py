@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from sqlalchemy import inspect
 
 from gtmsync.db import migrate
@@ -25,3 +28,19 @@ class TestMigrations:
         engine.dispose()
         migrate.upgrade(database_url)
         migrate.check(database_url)
+
+
+def test_processes_starting_together_upgrade_once(postgres_url: str) -> None:
+    """Web and worker processes all upgrade at start; on PostgreSQL an advisory lock
+    serialises them (SQLite deployments are one process tree per file: `gtmsync demo`).
+    Real processes: Alembic's `context` is process-global, so threads would not be honest."""
+    migrate.downgrade(postgres_url, "base")
+    code = "import sys; from gtmsync.db import migrate; migrate.upgrade(sys.argv[1])"
+    starts = [
+        subprocess.Popen([sys.executable, "-c", code, postgres_url], stderr=subprocess.PIPE)
+        for _ in range(3)
+    ]
+    for process in starts:
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr.decode()[-2000:]
+    migrate.check(postgres_url)

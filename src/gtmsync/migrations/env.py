@@ -13,6 +13,7 @@ config = context.config
 url: str | None = config.attributes.get("gtmsync_url") or config.get_main_option("sqlalchemy.url")
 assert url, "no database URL given to Alembic"
 URL: str = url
+MIGRATION_LOCK_KEY = 0x67746D73796E63  # "gtmsync": the PostgreSQL advisory lock of upgrades
 
 
 def run_migrations_offline() -> None:
@@ -58,6 +59,13 @@ def _run(connection: object) -> None:
         include_object=_for_dialect(dialect),
     )
     with context.begin_transaction():
+        if dialect == "postgresql":
+            # Web and worker processes all upgrade at start; on a fresh database several
+            # would race to create the same tables. One waits for the other's transaction,
+            # then finds the version table at head and does nothing.
+            connection.exec_driver_sql(  # type: ignore[attr-defined]
+                f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+            )
         context.run_migrations()
 
 
