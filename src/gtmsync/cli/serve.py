@@ -29,6 +29,9 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         log_config=None,
+        # The app writes its own JSON access line (`gtmsync.web.access`) with the request ID
+        # and no query string; uvicorn's would repeat it without either.
+        access_log=False,
         proxy_headers=True,
     )
 
