@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
@@ -17,6 +18,7 @@ from gtmsync.db.unit_of_work import session_scope
 from gtmsync.export import service as export_service
 from gtmsync.export.models import Export, ExportStatus
 from gtmsync.export.schemas import ExportObject
+from gtmsync.jobs import leases
 from tests.export.exporting import SPECIAL, company, person, tag
 from tests.fixtures.connection import ConnectedOrg, connect_org, connection_settings
 
@@ -125,3 +127,34 @@ def test_resume_finishes_an_interrupted_export(
         done = session.get(Export, export_id)
         assert done is not None
         assert done.status == ExportStatus.COMPLETED
+
+
+def test_resume_refuses_an_export_a_worker_is_running(
+    cli_env: ConnectedOrg, session_factory: sessionmaker[Session]
+) -> None:
+    t = tag()
+    with session_scope(session_factory) as session:
+        pids = [company(session, f"Cli busy {i} {t}").platform_id for i in range(2)]
+        export = export_service.plan(
+            session,
+            org_id=cli_env.org.id,
+            user_id=cli_env.seller.id,
+            obj=ExportObject.ACCOUNT,
+            platform_ids=pids,
+            settings=cli_env.settings,
+        )
+        export.status = ExportStatus.INTERRUPTED
+        export_id = export.id
+        engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    name = export_service.run_lease(export_id)
+    assert leases.acquire(engine, name, holder="worker-on-another-host", seconds=300)
+    outcome = CliRunner().invoke(app, ["export", "--resume", str(export_id)])
+    assert outcome.exit_code == 1, outcome.output
+    assert "running in a worker" in outcome.output
+    with session_scope(session_factory) as session:
+        left = session.get(Export, export_id)
+        assert left is not None
+        assert left.status == ExportStatus.INTERRUPTED  # untouched
+        assert left.processed == 0
+    leases.release(engine, name, holder="worker-on-another-host")

@@ -13,11 +13,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from sqlalchemy import Engine
 
 from gtmsync.cli.context import unit_of_work
 from gtmsync.dataverse import DataverseError
 from gtmsync.export import service as export_service
 from gtmsync.export.schemas import ExportObject
+from gtmsync.jobs import leases
 from gtmsync.kit.errors import GtmsyncError
 from gtmsync.settings import get_settings
 
@@ -112,14 +114,32 @@ def export(
                 def advance(done: int, total: int) -> None:
                     progress.update(task, completed=done, total=total)
 
-                finished = export_service.run(
-                    session,
-                    org_id,
-                    export_id,
-                    checkpoint=session.commit,
-                    progress=advance,
-                    settings=settings,
-                )
+                # The same lease a worker's run holds: the CLI never runs an export that a
+                # worker is running now (two runs would race on the same batches).
+                engine = session.get_bind()
+                assert isinstance(engine, Engine)
+                name = export_service.run_lease(export_id)
+                with leases.hold(engine, name, seconds=settings.job_lease_seconds) as lease:
+                    if lease is None:
+                        progress.stop()
+                        console.print(
+                            f"Export {export_id} is running in a worker right now; follow it "
+                            "in the portal (Exports) or try again when it stops."
+                        )
+                        raise typer.Exit(1)
+
+                    def checkpoint(held: leases.Lease = lease) -> None:
+                        session.commit()
+                        held.ensure_held()
+
+                    finished = export_service.run(
+                        session,
+                        org_id,
+                        export_id,
+                        checkpoint=checkpoint,
+                        progress=advance,
+                        settings=settings,
+                    )
             result = export_service.view(session, finished, with_items=False)
             if csv_path is not None:
                 csv_path.write_text(
