@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,12 +106,13 @@ def test_refusals_are_exit_code_2(cli_env: ConnectedOrg, tmp_path: Path) -> None
     assert "No active user" in outcome.output
 
 
-def test_resume_finishes_an_interrupted_export(
-    cli_env: ConnectedOrg, session_factory: sessionmaker[Session]
-) -> None:
+def interrupted_export(
+    cli_env: ConnectedOrg, session_factory: sessionmaker[Session], label: str, size: int
+) -> uuid.UUID:
+    """A planned account export left as a killed run leaves it."""
     t = tag()
     with session_scope(session_factory) as session:
-        pids = [company(session, f"Cli resume {i} {t}").platform_id for i in range(3)]
+        pids = [company(session, f"{label} {i} {t}").platform_id for i in range(size)]
         export = export_service.plan(
             session,
             org_id=cli_env.org.id,
@@ -119,8 +121,14 @@ def test_resume_finishes_an_interrupted_export(
             platform_ids=pids,
             settings=cli_env.settings,
         )
-        export.status = ExportStatus.INTERRUPTED  # as a killed run leaves it
-        export_id = export.id
+        export.status = ExportStatus.INTERRUPTED
+        return export.id
+
+
+def test_resume_finishes_an_interrupted_export(
+    cli_env: ConnectedOrg, session_factory: sessionmaker[Session]
+) -> None:
+    export_id = interrupted_export(cli_env, session_factory, "Cli resume", 3)
     outcome = CliRunner().invoke(app, ["export", "--resume", str(export_id)])
     assert outcome.exit_code == 0, outcome.output
     with session_scope(session_factory) as session:
@@ -132,20 +140,8 @@ def test_resume_finishes_an_interrupted_export(
 def test_resume_refuses_an_export_a_worker_is_running(
     cli_env: ConnectedOrg, session_factory: sessionmaker[Session]
 ) -> None:
-    t = tag()
-    with session_scope(session_factory) as session:
-        pids = [company(session, f"Cli busy {i} {t}").platform_id for i in range(2)]
-        export = export_service.plan(
-            session,
-            org_id=cli_env.org.id,
-            user_id=cli_env.seller.id,
-            obj=ExportObject.ACCOUNT,
-            platform_ids=pids,
-            settings=cli_env.settings,
-        )
-        export.status = ExportStatus.INTERRUPTED
-        export_id = export.id
-        engine = session.get_bind()
+    export_id = interrupted_export(cli_env, session_factory, "Cli busy", 2)
+    engine = session_factory.kw["bind"]
     assert isinstance(engine, Engine)
     name = export_service.run_lease(export_id)
     assert leases.acquire(engine, name, holder="worker-on-another-host", seconds=300)
