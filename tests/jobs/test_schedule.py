@@ -18,7 +18,7 @@ from gtmsync.settings import Mode, Settings
 from tests.fixtures.processes import WorkerPool, hub_env, redis_queue_url, wait_for
 
 PERIODIC = ("import.schedule", "writeback.sweep")
-REDIS_DB = 14
+REDIS_DB = 11  # its own db: concurrent Redis tests must not take each other's jobs
 
 
 def _events(pool: WorkerPool, message: str) -> list[dict[str, str]]:

@@ -54,7 +54,7 @@ from tests.fixtures.connection import connection_settings
 from tests.fixtures.processes import WorkerPool, hub_env, redis_queue_url, wait_for
 from tests.scale.scenario import CHECKED_TABLES, OrgSetup, Scene, dedicated_server
 
-REDIS_DB = 14
+REDIS_DB = 14  # its own db: concurrent Redis tests must not take each other's jobs
 LEASE_SECONDS = 3
 ACCOUNTS = 600
 PAGE_SIZE = 50

@@ -38,7 +38,7 @@ from tests.fixtures.processes import WorkerPool, hub_env, redis_queue_url, wait_
 from tests.fixtures.web import HubServer
 from tests.scale.scenario import CHECKED_TABLES, OrgSetup, Scene, dedicated_server
 
-REDIS_DB = 14
+REDIS_DB = 13  # its own db: concurrent Redis tests must not take each other's jobs
 ACCOUNTS = 1_000  # seeded in Dynamics before the run: what the backfill reads besides contacts
 
 pytestmark = pytest.mark.xdist_group("redis-db-14")  # the Redis tests flush db 14

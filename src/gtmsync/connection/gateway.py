@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -249,6 +249,12 @@ class _StoredTokens:
         self._row_id = row.id
         self._scopes = scopes
         self._lock = threading.Lock()
+        # The caller's session and (in a test's shared-connection setup) its connection
+        # belong to the thread that built this provider. Requests may come from another
+        # thread (the import's page prefetch): writes from there never touch the caller's
+        # session; what cannot be written independently waits in `_pending` for this thread.
+        self._owner_thread = threading.get_ident()
+        self._pending: dict[str, object] = {}
         self._account_id = row.account_id
         self._sealed = row.token_cache
         self._tokens = self._build(self._sealed)
@@ -261,8 +267,13 @@ class _StoredTokens:
             return session.get(Integration, self._row_id)
         return session.get(UserConnection, self._row_id)
 
+    def _foreign_thread(self) -> bool:
+        return threading.get_ident() != self._owner_thread
+
     def _load(self) -> str | None:
         """The cache as stored now (another worker may have rotated it)."""
+        if self._foreign_thread() and not isinstance(self._bind, Engine):
+            return self._sealed
         with self._session() as session:
             row = self._row(session)
             if row is not None:
@@ -279,6 +290,13 @@ class _StoredTokens:
         )
 
     def _write(self, **values: object) -> None:
+        if self._foreign_thread():
+            if not isinstance(self._bind, Engine):  # the caller's own connection: not ours
+                self._pending.update(values)
+                return
+        elif self._pending:
+            values = {**self._pending, **values}
+            self._pending.clear()
         with self._session() as session:
             sqlite = session.get_bind().dialect.name == "sqlite"
             if sqlite:  # fail fast when this very process holds the lock (see below)
@@ -296,6 +314,10 @@ class _StoredTokens:
                 if sqlite:
                     session.connection().exec_driver_sql("PRAGMA busy_timeout=30000")
         if row is not None:
+            return
+        if self._foreign_thread():  # the caller's session is busy in its own thread
+            self._pending.update(values)
+            log.info("token rotation kept for the caller's thread to save")
             return
         # The row is not committed yet, or (SQLite) the caller's transaction holds the write
         # lock: the caller's transaction is then the only way in, and the value lands with it.
@@ -336,6 +358,8 @@ class _StoredTokens:
         self._write(status=ConnectionStatus.RECONNECT_NEEDED, status_detail=str(error))
 
     def close(self) -> None:
+        if self._pending and not self._foreign_thread():
+            self._write()  # what a prefetch thread's refresh could not save itself
         self._tokens.close()
 
 

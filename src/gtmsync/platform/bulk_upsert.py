@@ -164,12 +164,24 @@ _LOADED_TABLES: tuple[Table, ...] = (
 )
 
 
-def deferrable_indexes(table: Table) -> list[Index]:
-    """The model's non-unique indexes on `table`: safe to drop while it is bulk-loaded.
+def for_dialect(index: Index, dialect: str | None) -> bool:
+    """Whether the model creates `index` on `dialect` (`Index(...).ddl_if(dialect=...)`)."""
+    wanted = getattr(getattr(index, "_ddl_if", None), "dialect", None)
+    if wanted is None or dialect is None:
+        return True
+    return dialect == wanted if isinstance(wanted, str) else dialect in wanted
+
+
+def deferrable_indexes(table: Table, dialect: str | None = None) -> list[Index]:
+    """The model's non-unique indexes on `table` (on `dialect`): safe to drop while it is
+    bulk-loaded.
 
     Unique indexes and constraints stay, since the upsert's `ON CONFLICT` needs them.
     """
-    return sorted((i for i in table.indexes if not i.unique), key=lambda i: str(i.name))
+    return sorted(
+        (i for i in table.indexes if not i.unique and for_dialect(i, dialect)),
+        key=lambda i: str(i.name),
+    )
 
 
 def restore_deferred_indexes(engine: Engine) -> list[str]:
@@ -196,7 +208,7 @@ def restore_indexes(conn: Connection, tables: Sequence[Table]) -> list[str]:
         if not inspector.has_table(table.name):
             continue
         present = {ix["name"] for ix in inspector.get_indexes(table.name)}
-        for index in deferrable_indexes(table):
+        for index in deferrable_indexes(table, conn.dialect.name):
             if index.name not in present:
                 index.create(conn, checkfirst=True)
                 created.append(str(index.name))
@@ -281,7 +293,7 @@ class OwnConnection:
         if not self.may_defer_indexes or self.engine.dialect.name != "sqlite":
             return  # PostgreSQL measured no faster with deferred indexes (see the module doc)
         conn = self._begin()
-        for index in deferrable_indexes(self.writer.table):
+        for index in deferrable_indexes(self.writer.table, conn.dialect.name):
             index.drop(conn, checkfirst=True)
         self._deferred = True
         self.finish()
