@@ -14,8 +14,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from gtmsync.dataverse import DataverseClient, RequestInfo
+from gtmsync.export import service as export_service
 from gtmsync.export import settings as export_settings
 from gtmsync.export.anchor import Anchor, ensure_anchor
+from gtmsync.export.models import Export
 from gtmsync.export.schemas import ExportObject, ExportSettingsDocument
 from gtmsync.platform.models import Company, Contact
 from tests.fixtures.connection import ConnectedOrg
@@ -38,6 +40,23 @@ def person(session: Session, first: str, last: str, **values: Any) -> Contact:
     return make_contact(
         session, first_name=first, last_name=last, platform_id=f"P-{tag()}", **values
     )
+
+
+def planned_accounts(
+    session: Session, connected: ConnectedOrg, label: str, size: int
+) -> tuple[Export, list[str]]:
+    """`size` new uniquely named companies and the seller's planned account export of them."""
+    t = tag()
+    pids = [company(session, f"{label} {i} {t}").platform_id for i in range(size)]
+    export = export_service.plan(
+        session,
+        org_id=connected.org.id,
+        user_id=connected.seller.id,
+        obj=ExportObject.ACCOUNT,
+        platform_ids=pids,
+        settings=connected.settings,
+    )
+    return export, pids
 
 
 def configure(

@@ -18,9 +18,8 @@ from gtmsync.dataverse_local.server import ServerHandle
 from gtmsync.db.unit_of_work import session_scope
 from gtmsync.export import service as export_service
 from gtmsync.export.models import Export, ExportStatus
-from gtmsync.export.schemas import ExportObject
 from gtmsync.jobs import leases
-from tests.export.exporting import SPECIAL, company, person, tag
+from tests.export.exporting import SPECIAL, company, person, planned_accounts, tag
 from tests.fixtures.connection import ConnectedOrg, connect_org, connection_settings
 
 
@@ -110,17 +109,8 @@ def interrupted_export(
     cli_env: ConnectedOrg, session_factory: sessionmaker[Session], label: str, size: int
 ) -> uuid.UUID:
     """A planned account export left as a killed run leaves it."""
-    t = tag()
     with session_scope(session_factory) as session:
-        pids = [company(session, f"{label} {i} {t}").platform_id for i in range(size)]
-        export = export_service.plan(
-            session,
-            org_id=cli_env.org.id,
-            user_id=cli_env.seller.id,
-            obj=ExportObject.ACCOUNT,
-            platform_ids=pids,
-            settings=cli_env.settings,
-        )
+        export, _pids = planned_accounts(session, cli_env, label, size)
         export.status = ExportStatus.INTERRUPTED
         return export.id
 

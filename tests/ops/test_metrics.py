@@ -19,10 +19,9 @@ from gtmsync.crm_import.models import RunStatus
 from gtmsync.dataverse_local.faults import FaultRule
 from gtmsync.export import service as export_service
 from gtmsync.export.models import ExportStatus
-from gtmsync.export.schemas import ExportObject
 from gtmsync.settings import Mode, Settings
 from gtmsync.web.app import OPENAPI_URL, create_app
-from tests.export.exporting import company, tag
+from tests.export.exporting import planned_accounts
 from tests.fixtures.connection import ConnectedOrg
 from tests.ops.conftest import sample
 
@@ -138,16 +137,7 @@ class TestWorkMetrics:
         self, connected_org: ConnectedOrg, db_session: Session
     ) -> None:
         org = str(connected_org.org.id)
-        t = tag()
-        pids = [company(db_session, f"Metrics {i} {t}").platform_id for i in range(3)]
-        export = export_service.plan(
-            db_session,
-            org_id=connected_org.org.id,
-            user_id=connected_org.seller.id,
-            obj=ExportObject.ACCOUNT,
-            platform_ids=pids,
-            settings=connected_org.settings,
-        )
+        export, _pids = planned_accounts(db_session, connected_org, "Metrics", 3)
         db_session.commit()
         created = sample("gtmsync_export_records_total", outcome="created")
         throttled = sample("gtmsync_dataverse_throttled_total", org=org)

@@ -10,7 +10,8 @@ from sqlalchemy import Engine, Table, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from gtmsync.db import migrate
-from gtmsync.platform.bulk_upsert import deferrable_indexes, engine_of, for_dialect
+from gtmsync.db.base import created_on
+from gtmsync.platform.bulk_upsert import deferrable_indexes, engine_of
 from gtmsync.platform.formats import RowProblem, Values
 from gtmsync.platform.loaders import Kind, load_file, load_source, restore_deferred_indexes
 from gtmsync.platform.models import Company, Contact, IntentSignal
@@ -30,7 +31,7 @@ def index_names(engine: Engine, table: Table) -> set[str]:
 
 
 def model_index_names(table: Table, dialect: str | None = None) -> set[str]:
-    return {str(ix.name) for ix in table.indexes if for_dialect(ix, dialect)}
+    return {str(ix.name) for ix in table.indexes if created_on(ix, dialect)}
 
 
 def assert_every_model_index_present(engine: Engine) -> None:

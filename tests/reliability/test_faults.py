@@ -37,7 +37,7 @@ from gtmsync.dataverse_local.server import ServerHandle
 from gtmsync.export import service as export_service
 from gtmsync.export.models import Export, ExportStatus, ItemStatus
 from gtmsync.export.schemas import ExportObject
-from tests.export.exporting import anchor, company, tag
+from tests.export.exporting import anchor, planned_accounts
 from tests.fixtures.connection import ConnectedOrg
 
 MAX_ATTEMPTS = 12  # a run that needs more than this to get through the faults is a bug
@@ -157,16 +157,7 @@ def export_through(
     batch: int = EXPORT_BATCH,
 ) -> None:
     scenario = SCENARIOS[name]
-    t = tag()
-    pids = [company(db_session, f"Fault {name} {i} {t}").platform_id for i in range(records)]
-    export = export_service.plan(
-        db_session,
-        org_id=connected_org.org.id,
-        user_id=connected_org.seller.id,
-        obj=ExportObject.ACCOUNT,
-        platform_ids=pids,
-        settings=connected_org.settings,
-    )
+    export, pids = planned_accounts(db_session, connected_org, f"Fault {name}", records)
     db_session.commit()
     export_id = export.id
     figures = Figures(name, "export")

@@ -15,7 +15,6 @@ outcome in the server's store and in the hub's tables.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -41,8 +40,8 @@ from gtmsync.platform import service as platform_service
 from gtmsync.platform.models import Contact
 from gtmsync.settings import Settings
 from tests.fixtures.connection import connect_org
+from tests.fixtures.dataverse import trusting
 
-_CA_VARS = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
 # The tables the default import mapping reads, and the GTM object each lands in.
 CHECKED_TABLES = {"account": GtmObject.ACCOUNT, "contact": GtmObject.CONTACT}
 
@@ -51,11 +50,11 @@ CHECKED_TABLES = {"account": GtmObject.ACCOUNT, "contact": GtmObject.CONTACT}
 def dedicated_server(data_dir: Path, *, accounts: int) -> Iterator[ServerHandle]:
     """A local Dataverse server with the demo tenant's users and `accounts` accounts only."""
     store = Store.open(f"sqlite:///{data_dir / 'dataverse.db'}")
-    saved = {name: os.environ.get(name) for name in _CA_VARS}
     try:
-        with serve_in_thread(store, data_dir, config=ServerConfig(data_dir=data_dir)) as server:
-            for name in _CA_VARS:
-                os.environ[name] = str(server.ca_bundle)
+        with (
+            serve_in_thread(store, data_dir, config=ServerConfig(data_dir=data_dir)) as server,
+            trusting(server.ca_bundle),
+        ):
             seed(
                 store,
                 server.directory,
@@ -68,11 +67,6 @@ def dedicated_server(data_dir: Path, *, accounts: int) -> Iterator[ServerHandle]
             )
             yield server
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         store.engine.dispose()
 
 

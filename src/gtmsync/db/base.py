@@ -24,6 +24,16 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+
+def created_on(index: object, dialect: str | None) -> bool:
+    """Whether the models create `index` on `dialect` (`Index(...).ddl_if(dialect=...)`);
+    Alembic's autogenerate and `Table.indexes` both ignore that condition."""
+    wanted = getattr(getattr(index, "_ddl_if", None), "dialect", None)
+    if wanted is None or dialect is None:
+        return True
+    return dialect == wanted if isinstance(wanted, str) else dialect in wanted
+
+
 # SQLite only auto-increments an `INTEGER PRIMARY KEY`; BIGINT elsewhere.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from alembic import context
 
+from gtmsync.db.base import created_on
 from gtmsync.db.engine import create_engine
 from gtmsync.db.registry import metadata
 
@@ -34,17 +35,12 @@ def run_migrations_online() -> None:
 
 
 def _for_dialect(dialect: str) -> Any:
-    """Leave out of the comparison what the models create on other databases only
-    (`Index(...).ddl_if(dialect=...)`), which Alembic's autogenerate does not read."""
+    """Leave out of the comparison what the models create on other databases only."""
 
     def include(
         obj: object, _name: str | None, type_: str, _reflected: bool, _other: object
     ) -> bool:
-        condition = getattr(obj, "_ddl_if", None) if type_ == "index" else None
-        wanted = getattr(condition, "dialect", None)
-        if wanted is None:
-            return True
-        return dialect == wanted if isinstance(wanted, str) else dialect in wanted
+        return type_ != "index" or created_on(obj, dialect)
 
     return include
 

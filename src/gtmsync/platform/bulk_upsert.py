@@ -34,6 +34,7 @@ from sqlalchemy import Connection, Engine, Index, Table, bindparam, func, inspec
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from gtmsync.db.base import created_on
 from gtmsync.kit.clock import utc_now
 from gtmsync.platform.models import Company, Contact, IntentSignal
 
@@ -164,14 +165,6 @@ _LOADED_TABLES: tuple[Table, ...] = (
 )
 
 
-def for_dialect(index: Index, dialect: str | None) -> bool:
-    """Whether the model creates `index` on `dialect` (`Index(...).ddl_if(dialect=...)`)."""
-    wanted = getattr(getattr(index, "_ddl_if", None), "dialect", None)
-    if wanted is None or dialect is None:
-        return True
-    return dialect == wanted if isinstance(wanted, str) else dialect in wanted
-
-
 def deferrable_indexes(table: Table, dialect: str | None = None) -> list[Index]:
     """The model's non-unique indexes on `table` (on `dialect`): safe to drop while it is
     bulk-loaded.
@@ -179,7 +172,7 @@ def deferrable_indexes(table: Table, dialect: str | None = None) -> list[Index]:
     Unique indexes and constraints stay, since the upsert's `ON CONFLICT` needs them.
     """
     return sorted(
-        (i for i in table.indexes if not i.unique and for_dialect(i, dialect)),
+        (i for i in table.indexes if not i.unique and created_on(i, dialect)),
         key=lambda i: str(i.name),
     )
 
